@@ -1,0 +1,43 @@
+# edgenode — see README.md. Every target installs what it needs.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/edgenode/edgenode/node.Version=$(VERSION)
+
+.PHONY: all build run test test-short bench fmt vet deps-run deps-test clean
+
+all: build
+
+deps-run:
+	@scripts/deps.sh run
+
+deps-test:
+	@scripts/deps.sh test
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/edgenode ./node/cmd/edgenode
+
+run: deps-run build
+	./bin/edgenode run --data-dir ./data
+
+test: deps-test
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./node/cmd/edgenode
+	$(GO) test -race -timeout 40m -count=1 ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+bench: deps-test build
+	scripts/bench.sh
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
