@@ -68,27 +68,38 @@ type Event struct {
 	Missed uint64
 }
 
-// Consumer is told about each stream the first time it is published (and
+// Source is the rendition name of what the publisher sends, untouched.
+const Source = "source"
+
+// Key names one rendition of one stream. Ingest publishes Key{ID, Source};
+// the transcoder subscribes to that and publishes one Key per ladder rung.
+type Key struct {
+	Stream    uint64
+	Rendition string
+}
+
+// Consumer is told about each rendition the first time it is published (and
 // again after it closed its previous Subscription for that stream). It must
 // not block and must not call the Hub (it runs under the hub's lock): it
 // starts its own goroutine that reads sub.
-type Consumer func(streamID uint64, sub *Subscription)
+type Consumer func(key Key, sub *Subscription)
 
 // Hub is safe for concurrent use. The zero value is not usable; call New.
 type Hub struct {
 	mu        sync.Mutex
-	streams   map[uint64]*stream
+	streams   map[Key]*stream
 	consumers []consumerEntry
 	queue     int
 }
 
 type consumerEntry struct {
-	name string
-	fn   Consumer
+	name  string
+	match func(Key) bool
+	fn    Consumer
 }
 
 type stream struct {
-	id      uint64
+	key     Key
 	pub     *Publisher
 	session *Session
 	subs    map[string]*Subscription // by consumer name
@@ -100,30 +111,32 @@ func New(queue int) *Hub {
 	if queue <= 0 {
 		queue = DefaultQueue
 	}
-	return &Hub{streams: map[uint64]*stream{}, queue: queue}
+	return &Hub{streams: map[Key]*stream{}, queue: queue}
 }
 
-// AddConsumer registers fn under a unique name. Streams that are live at
-// the time of the call are handed to fn at once.
-func (h *Hub) AddConsumer(name string, fn Consumer) {
+// AddConsumer registers fn under a unique name for every key that match
+// accepts (every key when match is nil). Keys that are live at the time of
+// the call are handed to fn at once.
+func (h *Hub) AddConsumer(name string, match func(Key) bool, fn Consumer) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.consumers = append(h.consumers, consumerEntry{name, fn})
+	c := consumerEntry{name, match, fn}
+	h.consumers = append(h.consumers, c)
 	for _, s := range h.streams {
 		if s.pub != nil {
-			h.attachLocked(s, consumerEntry{name, fn})
+			h.attachLocked(s, c)
 		}
 	}
 }
 
-// Subscribe returns a Subscription to streamID that is not tied to a
+// Subscribe returns a Subscription to key that is not tied to a
 // registered consumer (tests, diagnostics). It sees sessions that start
 // after the call, plus the current one if the stream is live. Close it when
 // done.
-func (h *Hub) Subscribe(streamID uint64, name string) *Subscription {
+func (h *Hub) Subscribe(key Key, name string) *Subscription {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := h.streamLocked(streamID)
+	s := h.streamLocked(key)
 	sub := h.newSubLocked(s, name)
 	if s.session != nil {
 		sub.push(Event{Kind: SessionStart, Session: s.session}, true)
@@ -131,11 +144,11 @@ func (h *Hub) Subscribe(streamID uint64, name string) *Subscription {
 	return sub
 }
 
-func (h *Hub) streamLocked(id uint64) *stream {
-	s, ok := h.streams[id]
+func (h *Hub) streamLocked(key Key) *stream {
+	s, ok := h.streams[key]
 	if !ok {
-		s = &stream{id: id, subs: map[string]*Subscription{}}
-		h.streams[id] = s
+		s = &stream{key: key, subs: map[string]*Subscription{}}
+		h.streams[key] = s
 	}
 	return s
 }
@@ -156,27 +169,30 @@ func (h *Hub) attachLocked(s *stream, c consumerEntry) {
 	if _, ok := s.subs[c.name]; ok {
 		return
 	}
+	if c.match != nil && !c.match(s.key) {
+		return
+	}
 	sub := h.newSubLocked(s, c.name)
 	if s.session != nil {
 		sub.push(Event{Kind: SessionStart, Session: s.session}, true)
 	}
-	c.fn(s.id, sub)
+	c.fn(s.key, sub)
 }
 
-// Live reports whether streamID currently has a publisher.
-func (h *Hub) Live(streamID uint64) bool {
+// Live reports whether key currently has a publisher.
+func (h *Hub) Live(key Key) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s, ok := h.streams[streamID]
+	s, ok := h.streams[key]
 	return ok && s.pub != nil
 }
 
-// Publish starts a publisher session on streamID. It fails with ErrBusy
-// when the stream already has one.
-func (h *Hub) Publish(streamID uint64, sess Session) (*Publisher, error) {
+// Publish starts a publisher session on key. It fails with ErrBusy when
+// the key already has one.
+func (h *Hub) Publish(key Key, sess Session) (*Publisher, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	s := h.streamLocked(streamID)
+	s := h.streamLocked(key)
 	if s.pub != nil {
 		return nil, ErrBusy
 	}
@@ -237,7 +253,7 @@ func (p *Publisher) Close() {
 
 func (h *Hub) gcLocked(s *stream) {
 	if s.pub == nil && len(s.subs) == 0 {
-		delete(h.streams, s.id)
+		delete(h.streams, s.key)
 	}
 }
 
