@@ -189,7 +189,7 @@ func (s *Store) Check() error {
 	})
 }
 
-func (s *Store) view(fn func(*bolt.Tx) error) error  { return wrapClosed(s.db.View(fn)) }
+func (s *Store) view(fn func(*bolt.Tx) error) error   { return wrapClosed(s.db.View(fn)) }
 func (s *Store) update(fn func(*bolt.Tx) error) error { return wrapClosed(s.db.Update(fn)) }
 
 func wrapClosed(err error) error {
