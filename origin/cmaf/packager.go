@@ -1,0 +1,765 @@
+package cmaf
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
+
+	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
+)
+
+// stateComponent is the State component the packager persists under.
+const stateComponent = "origin"
+
+// persisted is the numbering saved per (stream, rendition).
+type persisted struct {
+	// NextMSN is the first MSN a restarted packager may use.
+	NextMSN uint64 `json:"next_msn"`
+	// Disc is the last discontinuity sequence used.
+	Disc uint64 `json:"disc"`
+	// NextInit is the next init id.
+	NextInit uint64 `json:"next_init"`
+	// Media is the media time (ns) at wall time Wall.
+	Media int64     `json:"media_ns"`
+	Wall  time.Time `json:"wall"`
+}
+
+// Packager turns the access units of one rendition (hub key) into the
+// CMAF tracks of a Rendition in a Registry. Its methods are called from one
+// goroutine (the hub subscription reader); the tracks it writes are read
+// concurrently.
+type Packager struct {
+	cfg   Config
+	key   hub.Key
+	reg   *Registry
+	state State
+	log   *slog.Logger
+
+	rend   *Rendition
+	video  *writer
+	audio  *writer
+	vIdx   int // session track index of video, -1 if none
+	aIdx   int
+	leader *writer
+
+	loaded   bool
+	num      persisted
+	live     bool
+	timeBase time.Duration // output media time of the session's t=0
+	// lastEnd: output media time and wall time where the last session
+	// ended.
+	lastEnd     time.Duration
+	lastEndWall time.Time
+}
+
+// NewPackager returns a packager for key that publishes into reg. state
+// may be nil (no persistence). No side effects until StartSession.
+func NewPackager(cfg Config, key hub.Key, reg *Registry, state State, log *slog.Logger) *Packager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Packager{
+		cfg: cfg.WithDefaults(), key: key, reg: reg, state: state,
+		log:  log.With("stream", key.Stream, "rendition", key.Rendition),
+		vIdx: -1, aIdx: -1,
+	}
+}
+
+func (p *Packager) stateKey() string {
+	return strconv.FormatUint(p.key.Stream, 10) + "/" + p.key.Rendition
+}
+
+func (p *Packager) load() {
+	if p.loaded {
+		return
+	}
+	p.loaded = true
+	p.num = persisted{NextMSN: 1, NextInit: 1}
+	if p.state == nil {
+		return
+	}
+	b, err := p.state.GetState(stateComponent, p.stateKey())
+	if err != nil {
+		p.log.Warn("origin: cannot read numbering state", "err", err)
+		return
+	}
+	if b == nil {
+		return
+	}
+	var st persisted
+	if err := json.Unmarshal(b, &st); err != nil {
+		p.log.Warn("origin: bad numbering state", "err", err)
+		return
+	}
+	// The segment that was being written when we stopped may be cached
+	// half-way by a CDN: never reuse its number.
+	st.NextMSN++
+	st.Disc++
+	p.num = st
+	// Continue the media timeline as if it ran in real time meanwhile.
+	gap := time.Since(st.Wall)
+	if gap < 2*p.cfg.SegmentDuration {
+		gap = 2 * p.cfg.SegmentDuration
+	}
+	p.lastEnd = time.Duration(st.Media) + gap
+	p.lastEndWall = time.Now()
+	p.log.Info("origin: continuing numbering", "msn", st.NextMSN, "disc", st.Disc)
+}
+
+func (p *Packager) save(msn uint64, media time.Duration, wall time.Time) {
+	if p.state == nil {
+		return
+	}
+	st := persisted{NextMSN: msn, Disc: p.num.Disc, NextInit: p.num.NextInit, Media: int64(media), Wall: wall}
+	b, _ := json.Marshal(st)
+	if err := p.state.PutState(stateComponent, p.stateKey(), b); err != nil {
+		p.log.Warn("origin: cannot save numbering state", "err", err)
+	}
+}
+
+// Rendition is what the packager publishes (nil before the first session).
+func (p *Packager) Rendition() *Rendition { return p.rend }
+
+// StartSession begins a publisher session. A previous session is ended
+// first. The first segments of the session carry a discontinuity.
+func (p *Packager) StartSession(sess *hub.Session) error {
+	p.load()
+	if p.live {
+		p.EndSession()
+	}
+	p.vIdx, p.aIdx = -1, -1
+	for i, tr := range sess.Tracks {
+		switch {
+		case tr.Codec == media.CodecH264 && p.vIdx < 0:
+			p.vIdx = i
+		case (tr.Codec == media.CodecOpus || tr.Codec == media.CodecAAC) && p.aIdx < 0:
+			p.aIdx = i
+		}
+	}
+	if p.vIdx < 0 && p.aIdx < 0 {
+		return fmt.Errorf("%w: no H.264 or Opus/AAC track", ErrUnsupported)
+	}
+	// Tracks persist across sessions; a rendition gains a track when a
+	// session brings one.
+	changed := p.rend == nil
+	if p.vIdx >= 0 && p.video == nil {
+		p.video = newWriter(p, newTrack(p.key.Stream, p.key.Rendition, Video), 90000)
+		changed = true
+	}
+	if p.aIdx >= 0 && p.audio == nil {
+		p.audio = newWriter(p, newTrack(p.key.Stream, p.key.Rendition, Audio), 48000)
+		changed = true
+	}
+	if changed {
+		p.rend = &Rendition{Name: p.key.Rendition}
+		if p.video != nil {
+			p.rend.Video = p.video.t
+		}
+		if p.audio != nil {
+			p.rend.Audio = p.audio.t
+		}
+		p.reg.add(p.key.Stream, p.rend)
+	}
+	// Media time continues from the previous session, advanced by the wall
+	// time that passed, so that media time keeps tracking the wall clock.
+	base := p.lastEnd
+	if !p.lastEndWall.IsZero() {
+		base += time.Since(p.lastEndWall)
+	}
+	p.timeBase = base.Round(time.Millisecond)
+	p.num.Disc++
+	if p.num.Disc == 1 && p.num.NextMSN == 1 {
+		p.num.Disc = 0 // the very first session starts at 0
+	}
+	p.leader = nil
+	if p.vIdx >= 0 {
+		p.leader = p.video
+		p.video.startSession(sess.Tracks[p.vIdx], p.timeBase)
+	}
+	if p.aIdx >= 0 {
+		if p.leader == nil {
+			p.leader = p.audio
+		}
+		p.audio.startSession(sess.Tracks[p.aIdx], p.timeBase)
+	}
+	for _, w := range []*writer{p.video, p.audio} {
+		if w != nil {
+			w.t.mu.Lock()
+			w.t.ended = false
+			w.t.info.PartTarget, w.t.info.SegmentTarget = p.cfg.PartTarget, p.cfg.SegmentDuration
+			w.t.nextMSN, w.t.nextPart = p.num.NextMSN, 0
+			w.t.notifyLocked()
+			w.t.mu.Unlock()
+		}
+	}
+	p.live = true
+	return nil
+}
+
+// WriteAU adds an access unit of session track index track. missed is the
+// hub's count of access units dropped just before it.
+func (p *Packager) WriteAU(track int, au *media.AccessUnit, missed uint64) error {
+	if !p.live {
+		return nil
+	}
+	var w *writer
+	switch track {
+	case p.vIdx:
+		w = p.video
+	case p.aIdx:
+		w = p.audio
+	default:
+		return nil
+	}
+	if missed > 0 && w == p.video {
+		w.waitKey = true
+	}
+	return w.add(au)
+}
+
+// EndSession completes the segment in progress; the tracks stay live
+// (a reconnecting publisher continues them) until Finish.
+func (p *Packager) EndSession() {
+	if !p.live {
+		return
+	}
+	p.live = false
+	end := time.Duration(0)
+	for _, w := range []*writer{p.video, p.audio} {
+		if w == nil {
+			continue
+		}
+		w.flushAll()
+		if e := w.endTime(); e > end {
+			end = e
+		}
+	}
+	p.lastEnd = end
+	p.lastEndWall = time.Now()
+}
+
+// Finish ends the tracks for good (HLS EXT-X-ENDLIST, static MPD).
+func (p *Packager) Finish() {
+	p.EndSession()
+	for _, w := range []*writer{p.video, p.audio} {
+		if w == nil {
+			continue
+		}
+		w.t.mu.Lock()
+		w.t.ended = true
+		w.t.notifyLocked()
+		w.t.mu.Unlock()
+	}
+}
+
+// Remove takes the rendition out of the registry (after Finish, once
+// players had time to finish).
+func (p *Packager) Remove() {
+	if p.rend != nil {
+		p.reg.remove(p.key.Stream, p.key.Rendition, p.rend)
+	}
+}
+
+// leaderCut is called by the leader writer when it closes a part at output
+// time at (and a segment when seg). Followers cut at the same instant.
+func (p *Packager) leaderCut(at time.Duration, seg bool) {
+	for _, w := range []*writer{p.video, p.audio} {
+		if w != nil && w != p.leader {
+			w.cutAt(at, seg)
+		}
+	}
+}
+
+// openSegment allocates the MSN for a new segment of the leader.
+func (p *Packager) openSegment(media time.Duration, wall time.Time) uint64 {
+	msn := p.num.NextMSN
+	p.num.NextMSN++
+	p.save(msn, media, wall)
+	return msn
+}
+
+func (p *Packager) newInitID() uint64 {
+	id := p.num.NextInit
+	p.num.NextInit++
+	return id
+}
+
+// sample is an access unit waiting for its duration.
+type sample struct {
+	dts    uint64
+	ptsOff int32
+	key    bool
+	data   []byte
+	wall   time.Time
+}
+
+// writer builds one track.
+type writer struct {
+	p         *Packager
+	t         *Track
+	timescale uint32
+	offset    int64 // ticks added to session timestamps
+
+	codec   media.Codec
+	sps     []byte
+	pps     []byte
+	initID  uint64
+	newInit bool // config changed: next segment needs a new init
+	disc    bool // next segment carries a discontinuity
+	waitKey bool
+	lastDTS uint64
+	hasLast bool
+	lastDur uint64
+
+	pending *sample
+	part    []*fmp4.Sample
+	partDTS uint64
+	partTk  uint64
+	partInd bool
+	seq     uint32
+
+	seg       *Segment // open segment, nil between segments
+	segClosed bool     // leader: next sample opens a new segment
+	cutSeg    bool     // follower: pending segment cut
+
+	// follower cut point (ticks), valid when cutPending.
+	cutPending bool
+	cutTicks   uint64
+}
+
+func newWriter(p *Packager, t *Track, timescale uint32) *writer {
+	t.info.Kind = t.kind
+	t.info.Timescale = timescale
+	return &writer{p: p, t: t, timescale: timescale}
+}
+
+func (w *writer) ticks(d time.Duration) int64 {
+	return int64(d) * int64(w.timescale) / int64(time.Second)
+}
+
+func (w *writer) dur(ticks uint64) time.Duration {
+	return time.Duration(ticks) * time.Second / time.Duration(w.timescale)
+}
+
+func (w *writer) startSession(tr media.Track, base time.Duration) {
+	w.offset = w.ticks(base)
+	if w.hasLast && w.offset <= int64(w.lastDTS) {
+		w.offset = int64(w.lastDTS) + 1
+	}
+	w.codec = tr.Codec
+	w.disc = true
+	w.newInit = true
+	w.waitKey = w.t.kind == Video
+	w.pending = nil
+	w.segClosed = true
+	if w.t.kind == Video {
+		w.sps, w.pps = tr.SPS, tr.PPS
+	} else {
+		if err := w.makeInit(tr); err != nil {
+			w.p.log.Warn("origin: audio init", "err", err)
+		}
+	}
+}
+
+// makeInit builds and stores a new init segment.
+func (w *writer) makeInit(tr media.Track) error {
+	var c codecs.Codec
+	info := w.t.Info()
+	switch w.codec {
+	case media.CodecH264:
+		c = &codecs.H264{SPS: w.sps, PPS: w.pps}
+		var sps h264.SPS
+		if err := sps.Unmarshal(w.sps); err == nil {
+			info.Width, info.Height = sps.Width(), sps.Height()
+		}
+		if len(w.sps) >= 4 {
+			info.Codec = fmt.Sprintf("avc1.%02x%02x%02x", w.sps[1], w.sps[2], w.sps[3])
+		}
+	case media.CodecOpus:
+		ch := tr.Channels
+		if ch == 0 {
+			ch = 2
+		}
+		c = &codecs.Opus{ChannelCount: ch}
+		info.Codec, info.SampleRate, info.Channels = "opus", 48000, ch
+	case media.CodecAAC:
+		ch, sr := tr.Channels, tr.SampleRate
+		if ch == 0 {
+			ch = 2
+		}
+		if sr == 0 {
+			sr = 48000
+		}
+		c = &codecs.MPEG4Audio{Config: mpeg4audio.AudioSpecificConfig{
+			Type: mpeg4audio.ObjectTypeAACLC, SampleRate: sr, ChannelCount: ch, ChannelConfig: uint8(ch)}}
+		info.Codec, info.SampleRate, info.Channels = "mp4a.40.2", sr, ch
+	default:
+		return ErrUnsupported
+	}
+	b, err := marshalInit(w.timescale, c)
+	if err != nil {
+		return err
+	}
+	id := w.p.newInitID()
+	w.t.mu.Lock()
+	w.t.inits[id] = b
+	w.t.info.Codec = info.Codec
+	w.t.info.Width, w.t.info.Height = info.Width, info.Height
+	w.t.info.SampleRate, w.t.info.Channels = info.SampleRate, info.Channels
+	w.t.mu.Unlock()
+	w.initID = id
+	w.newInit = false
+	return nil
+}
+
+// paramSets returns the SPS and PPS carried by an IDR access unit.
+func paramSets(nalus [][]byte) (sps, pps []byte) {
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			sps = n
+		case h264.NALUTypePPS:
+			pps = n
+		}
+	}
+	return sps, pps
+}
+
+func (w *writer) add(au *media.AccessUnit) error {
+	var data []byte
+	key := au.Key
+	if w.t.kind == Video {
+		if w.waitKey && !au.Key {
+			return nil
+		}
+		w.waitKey = false
+		if au.Key {
+			sps, pps := paramSets(au.Payload)
+			if sps != nil && (!bytes.Equal(sps, w.sps) || (pps != nil && !bytes.Equal(pps, w.pps))) {
+				w.sps = append([]byte(nil), sps...)
+				if pps != nil {
+					w.pps = append([]byte(nil), pps...)
+				}
+				w.newInit = true
+			}
+			if w.newInit && (w.sps == nil || w.pps == nil) {
+				return nil // cannot start without parameter sets
+			}
+		}
+		b, err := h264.AVCC(au.Payload).Marshal()
+		if err != nil {
+			return err
+		}
+		data = b
+	} else {
+		if len(au.Payload) == 0 {
+			return nil
+		}
+		data = au.Payload[0]
+		key = true
+	}
+	d := au.DTS + w.offset
+	if d < 0 {
+		d = 0
+	}
+	dts := uint64(d)
+	if w.hasLast && dts <= w.lastDTS {
+		dts = w.lastDTS + 1
+	}
+	pts := au.PTS + w.offset
+	s := &sample{dts: dts, ptsOff: int32(pts - int64(dts)), key: key, data: data, wall: au.Time}
+	if s.ptsOff < 0 {
+		s.ptsOff = 0
+	}
+	w.hasLast, w.lastDTS = true, dts
+
+	if w.p.leader == w {
+		return w.leaderAdd(s)
+	}
+	return w.followerAdd(s)
+}
+
+// leaderAdd: the pending sample gets its duration from s; then decide
+// whether s starts a new part or segment.
+func (w *writer) leaderAdd(s *sample) error {
+	if pd := w.pending; pd != nil {
+		dur := s.dts - pd.dts
+		w.lastDur = dur
+		if err := w.push(pd, dur); err != nil {
+			return err
+		}
+	}
+	cfg := w.p.cfg
+	// LL-HLS §4.4.4.9 / CMAF: segments start at a random-access sample; an
+	// SPS change or new session forces one.
+	if s.key && w.seg != nil && (w.newInit || w.disc ||
+		w.dur(w.seg.Ticks+w.partTk) >= cfg.SegmentDuration) {
+		at := w.dur(s.dts)
+		if err := w.closePart(); err != nil {
+			return err
+		}
+		w.closeSegment()
+		w.p.leaderCut(at, true)
+	} else if len(w.part) > 0 && w.dur(w.partTk+w.lastDur) > cfg.PartTarget {
+		// §4.4.4.9: a part never exceeds PART-TARGET.
+		at := w.dur(s.dts)
+		if err := w.closePart(); err != nil {
+			return err
+		}
+		w.p.leaderCut(at, false)
+	}
+	w.pending = s
+	return nil
+}
+
+// followerAdd: queue s; cuts requested by the leader are applied by cutAt.
+func (w *writer) followerAdd(s *sample) error {
+	if pd := w.pending; pd != nil {
+		dur := s.dts - pd.dts
+		w.lastDur = dur
+		if err := w.push(pd, dur); err != nil {
+			return err
+		}
+	}
+	w.pending = s
+	return nil
+}
+
+// cutAt closes the follower's part (and segment) at output time at: the
+// samples before it go into the part.
+func (w *writer) cutAt(at time.Duration, seg bool) {
+	limit := uint64(max(w.ticks(at), 0))
+	if pd := w.pending; pd != nil && pd.dts < limit {
+		dur := w.lastDur
+		if dur == 0 {
+			dur = limit - pd.dts
+		}
+		w.pending = nil
+		if err := w.push(pd, dur); err != nil {
+			w.p.log.Warn("origin: audio part", "err", err)
+		}
+	}
+	if err := w.closePart(); err != nil {
+		w.p.log.Warn("origin: audio part", "err", err)
+	}
+	if seg {
+		w.closeSegment()
+	}
+}
+
+// push appends a sample with its duration to the open part, opening a
+// segment first if needed.
+func (w *writer) push(s *sample, dur uint64) error {
+	if dur == 0 {
+		dur = 1
+	}
+	if w.seg == nil {
+		if w.newInit {
+			if err := w.makeInit(media.Track{}); err != nil {
+				return err
+			}
+			w.disc = true
+		}
+		var msn uint64
+		if w.p.leader == w {
+			msn = w.p.openSegment(w.dur(s.dts), s.wall)
+		} else {
+			msn = w.p.num.NextMSN - 1
+			if w.p.leader == nil || w.p.leader.seg == nil {
+				msn = w.p.num.NextMSN
+			}
+		}
+		w.t.mu.Lock()
+		// A follower can be late: never reuse an MSN.
+		if n := len(w.t.segs); n > 0 && msn <= w.t.segs[n-1].MSN {
+			msn = w.t.segs[n-1].MSN + 1
+		}
+		sg := &Segment{
+			MSN: msn, InitID: w.initID, BaseTime: s.dts, Wall: s.wall,
+			Discontinuity: w.disc && len(w.t.segs) > 0,
+		}
+		if n := len(w.t.segs); n > 0 {
+			sg.DiscontinuitySeq = w.t.segs[n-1].DiscontinuitySeq
+			if w.disc {
+				sg.DiscontinuitySeq++
+			}
+		} else {
+			sg.DiscontinuitySeq = w.p.num.Disc
+		}
+		w.disc = false
+		if sg.Wall.IsZero() {
+			sg.Wall = time.Now()
+		}
+		w.seg = sg
+		w.t.segs = append(w.t.segs, sg)
+		w.t.nextMSN, w.t.nextPart = msn, 0
+		w.t.notifyLocked()
+		w.t.mu.Unlock()
+	}
+	if len(w.part) == 0 {
+		w.partDTS = s.dts
+		w.partInd = s.key
+	}
+	w.part = append(w.part, &fmp4.Sample{
+		Duration: uint32(dur), PTSOffset: s.ptsOff, IsNonSyncSample: !s.key, Payload: s.data,
+	})
+	w.partTk += dur
+	return nil
+}
+
+// closePart publishes the open part.
+func (w *writer) closePart() error {
+	if len(w.part) == 0 || w.seg == nil {
+		return nil
+	}
+	w.seq++
+	data, err := marshalPart(w.seq, w.partDTS, w.part)
+	if err != nil {
+		return err
+	}
+	w.t.mu.Lock()
+	pt := Part{
+		Index: len(w.seg.Parts), Ticks: w.partTk, Duration: w.dur(w.partTk),
+		Independent: w.partInd, Data: data,
+	}
+	w.seg.Parts = append(w.seg.Parts, pt)
+	w.seg.Ticks += w.partTk
+	w.seg.Duration = w.dur(w.seg.Ticks)
+	w.seg.Size += len(data)
+	w.t.nextMSN, w.t.nextPart = w.seg.MSN, len(w.seg.Parts)
+	w.t.notifyLocked()
+	w.t.mu.Unlock()
+	w.part = nil
+	w.partTk = 0
+	return nil
+}
+
+// closeSegment marks the open segment complete and trims the window.
+func (w *writer) closeSegment() {
+	if w.seg == nil {
+		return
+	}
+	w.t.mu.Lock()
+	w.seg.Complete = true
+	w.seg.Size += len(stypBox)
+	w.t.nextMSN, w.t.nextPart = w.seg.MSN+1, 0
+	w.seg = nil
+	w.trimLocked()
+	w.statsLocked()
+	w.t.notifyLocked()
+	w.t.mu.Unlock()
+}
+
+// trimLocked drops the oldest segments beyond the window and the init
+// segments nothing refers to any more.
+func (w *writer) trimLocked() {
+	t := w.t
+	var total time.Duration
+	for _, sg := range t.segs {
+		total += sg.Duration
+	}
+	drop := 0
+	for drop < len(t.segs)-1 && total-t.segs[drop].Duration >= w.p.cfg.Window {
+		total -= t.segs[drop].Duration
+		drop++
+	}
+	if drop > 0 {
+		for i := range drop {
+			t.segs[i] = nil
+		}
+		t.segs = append(t.segs[:0:0], t.segs[drop:]...)
+	}
+	used := map[uint64]bool{w.initID: true}
+	for _, sg := range t.segs {
+		used[sg.InitID] = true
+	}
+	for id := range t.inits {
+		if !used[id] {
+			delete(t.inits, id)
+		}
+	}
+}
+
+// statsLocked updates bandwidth, frame rate and the longest segment.
+func (w *writer) statsLocked() {
+	t := w.t
+	var bytes, ticks uint64
+	peak := 0
+	var longest time.Duration
+	for _, sg := range t.segs {
+		if !sg.Complete || sg.Ticks == 0 {
+			continue
+		}
+		bytes += uint64(sg.Size)
+		ticks += sg.Ticks
+		if bw := int(float64(sg.Size*8) / sg.Duration.Seconds()); bw > peak {
+			peak = bw
+		}
+		if sg.Duration > longest {
+			longest = sg.Duration
+		}
+		if t.kind == Video {
+			n := 0
+			for _, p := range sg.Parts {
+				n += sampleCount(p.Data)
+			}
+			t.info.FrameRate = float64(n) / sg.Duration.Seconds()
+		}
+	}
+	if ticks > 0 {
+		t.info.AvgBandwidth = int(float64(bytes*8) / w.dur(ticks).Seconds())
+	}
+	t.info.PeakBandwidth = peak
+	md := max(longest, w.p.cfg.SegmentDuration)
+	t.info.MaxSegment = md.Round(time.Second)
+	if t.info.MaxSegment < md {
+		t.info.MaxSegment += time.Second
+	}
+}
+
+// sampleCount reads the trun sample count of a part made by marshalPart.
+func sampleCount(b []byte) int {
+	i := bytes.Index(b, []byte("trun"))
+	if i < 0 || i+12 > len(b) {
+		return 0
+	}
+	return int(uint32(b[i+8])<<24 | uint32(b[i+9])<<16 | uint32(b[i+10])<<8 | uint32(b[i+11]))
+}
+
+// flushAll writes out everything pending (end of session).
+func (w *writer) flushAll() {
+	if pd := w.pending; pd != nil {
+		w.pending = nil
+		dur := w.lastDur
+		if dur == 0 {
+			dur = uint64(w.ticks(20 * time.Millisecond))
+		}
+		if err := w.push(pd, dur); err != nil {
+			w.p.log.Warn("origin: flush", "err", err)
+		}
+	}
+	if err := w.closePart(); err != nil {
+		w.p.log.Warn("origin: flush", "err", err)
+	}
+	w.closeSegment()
+}
+
+// endTime is the output media time just after the last written sample.
+func (w *writer) endTime() time.Duration {
+	if !w.hasLast {
+		return 0
+	}
+	return w.dur(w.lastDTS + w.lastDur)
+}

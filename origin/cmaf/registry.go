@@ -1,0 +1,150 @@
+package cmaf
+
+import (
+	"sort"
+	"sync"
+)
+
+// Rendition is one rendition of a stream: a video track and, when the
+// publisher sends audio, an audio track. Both are nil-safe to read through
+// Stream.Rendition.
+type Rendition struct {
+	Name  string
+	Video *Track // nil for an audio-only rendition
+	Audio *Track // nil when there is no audio
+}
+
+// Tracks lists the non-nil tracks, video first.
+func (r *Rendition) Tracks() []*Track {
+	var ts []*Track
+	if r.Video != nil {
+		ts = append(ts, r.Video)
+	}
+	if r.Audio != nil {
+		ts = append(ts, r.Audio)
+	}
+	return ts
+}
+
+// Track returns the track of kind k.
+func (r *Rendition) Track(k Kind) *Track {
+	switch k {
+	case Video:
+		return r.Video
+	case Audio:
+		return r.Audio
+	}
+	return nil
+}
+
+// Stream holds the renditions of one hub stream.
+type Stream struct {
+	ID uint64
+
+	mu    sync.Mutex
+	rends map[string]*Rendition
+}
+
+// Renditions lists the renditions, highest video bandwidth first (the
+// source rendition first when bandwidths are unknown).
+func (s *Stream) Renditions() []*Rendition {
+	s.mu.Lock()
+	rs := make([]*Rendition, 0, len(s.rends))
+	for _, r := range s.rends {
+		rs = append(rs, r)
+	}
+	s.mu.Unlock()
+	bw := func(r *Rendition) int {
+		t := r.Video
+		if t == nil {
+			t = r.Audio
+		}
+		return t.Info().PeakBandwidth
+	}
+	sort.SliceStable(rs, func(i, j int) bool {
+		if rs[i].Name == "source" || rs[j].Name == "source" {
+			return rs[i].Name == "source"
+		}
+		bi, bj := bw(rs[i]), bw(rs[j])
+		if bi != bj {
+			return bi > bj
+		}
+		return rs[i].Name < rs[j].Name
+	})
+	return rs
+}
+
+// Rendition returns rendition name.
+func (s *Stream) Rendition(name string) (*Rendition, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rends[name]
+	return r, ok
+}
+
+// Registry maps stream ids to Streams. Safe for concurrent use.
+type Registry struct {
+	mu      sync.Mutex
+	streams map[uint64]*Stream
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry() *Registry {
+	return &Registry{streams: map[uint64]*Stream{}}
+}
+
+// Stream returns stream id if any of its renditions is packaged.
+func (r *Registry) Stream(id uint64) (*Stream, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.streams[id]
+	return s, ok
+}
+
+// Lookup returns the track (stream, rendition, kind).
+func (r *Registry) Lookup(id uint64, rendition string, k Kind) (*Track, bool) {
+	s, ok := r.Stream(id)
+	if !ok {
+		return nil, false
+	}
+	rd, ok := s.Rendition(rendition)
+	if !ok {
+		return nil, false
+	}
+	t := rd.Track(k)
+	return t, t != nil
+}
+
+// add installs rendition rd in stream id.
+func (r *Registry) add(id uint64, rd *Rendition) {
+	r.mu.Lock()
+	s, ok := r.streams[id]
+	if !ok {
+		s = &Stream{ID: id, rends: map[string]*Rendition{}}
+		r.streams[id] = s
+	}
+	r.mu.Unlock()
+	s.mu.Lock()
+	s.rends[rd.Name] = rd
+	s.mu.Unlock()
+}
+
+// remove drops rendition name of stream id (and the stream with its last
+// rendition).
+func (r *Registry) remove(id uint64, name string, rd *Rendition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.streams[id]
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	if s.rends[name] == rd {
+		delete(s.rends, name)
+	}
+	empty := len(s.rends) == 0
+	s.mu.Unlock()
+	if empty {
+		delete(r.streams, id)
+	}
+}
