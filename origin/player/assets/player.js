@@ -1,0 +1,160 @@
+// edgenode player page: one <video>, three formats, live figures.
+// Everything here is served by the node; nothing is fetched from elsewhere
+// unless the page is opened with ?base=<origin> (e.g. the CDN's address).
+(function () {
+  'use strict';
+  var cfg = JSON.parse(document.getElementById('config').textContent);
+  var q = new URLSearchParams(location.search);
+  var base = (q.get('base') || '').replace(/\/+$/, '');
+  var video = document.getElementById('video');
+  var $ = function (id) { return document.getElementById(id); };
+
+  // Status for people and for tests (read window.edgenode from chromedp).
+  var st = window.edgenode = {
+    stream: cfg.stream, format: '', url: '', lib: '', currentTime: 0, latency: null,
+    libLatency: null, targetLatency: null, buffer: 0, stalls: 0, playing: false,
+    width: 0, height: 0, errors: [], clockOffsetMs: 0, startedAt: 0, firstFrameMs: null
+  };
+  var current = null; // {destroy(), latency(), target()}
+
+  function abs(path) { return base + path; }
+  function err(msg) {
+    st.errors.push(String(msg));
+    if (st.errors.length > 50) { st.errors.shift(); }
+    $('s-state').textContent = 'error: ' + msg;
+  }
+
+  // Clock offset to the node (server minus local, ms), so that latency from
+  // program dates is measured on the node's clock.
+  function syncClock() {
+    var t0 = Date.now();
+    return fetch(abs(cfg.timePath), { cache: 'no-store' }).then(function (r) {
+      return r.text();
+    }).then(function (txt) {
+      var t1 = Date.now();
+      var server = Date.parse(txt.trim());
+      if (!isNaN(server)) { st.clockOffsetMs = server - (t0 + t1) / 2; }
+    }).catch(function () { /* no time endpoint: assume synchronised clocks */ });
+  }
+
+  function bufferAhead() {
+    var b = video.buffered, t = video.currentTime;
+    for (var i = 0; i < b.length; i++) {
+      if (b.start(i) <= t + 0.1 && t <= b.end(i)) { return b.end(i) - t; }
+    }
+    return 0;
+  }
+
+  function startHls(url, lowLatency) {
+    if (!window.Hls || !Hls.isSupported()) { err('hls.js: MediaSource not supported'); return null; }
+    var hls = new Hls({ lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: true });
+    hls.on(Hls.Events.ERROR, function (ev, data) {
+      if (data.fatal) {
+        err('hls.js fatal ' + data.type + ': ' + data.details);
+        if (data.type === Hls.ErrorTypes.NETWORK_ERROR) { hls.startLoad(); }
+        else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); }
+      }
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    st.lib = 'hls.js ' + Hls.version;
+    return {
+      destroy: function () { hls.destroy(); },
+      latency: function () {
+        var d = hls.playingDate;
+        if (d) { return (Date.now() + st.clockOffsetMs - d.getTime()) / 1000; }
+        return null;
+      },
+      libLatency: function () { return isFinite(hls.latency) ? hls.latency : null; },
+      target: function () { return hls.targetLatency; }
+    };
+  }
+
+  function startDash(url) {
+    if (!window.dashjs) { err('dash.js missing'); return null; }
+    var p = dashjs.MediaPlayer().create();
+    var s = {
+      streaming: {
+        // Never fall back to an internet time server.
+        utcSynchronization: {
+          defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: abs(cfg.timePath) }
+        },
+        liveCatchup: { enabled: true }
+      }
+    };
+    if (cfg.targetLatency > 0) { s.streaming.delay = { liveDelay: cfg.targetLatency }; }
+    p.updateSettings(s);
+    p.on(dashjs.MediaPlayer.events.ERROR, function (e) {
+      var m = e && e.error ? (e.error.message || e.error.code) : e;
+      err('dash.js: ' + m);
+    });
+    p.initialize(video, url, true);
+    st.lib = 'dash.js ' + dashjs.Version;
+    return {
+      destroy: function () { p.reset(); },
+      latency: function () { var l = p.getCurrentLiveLatency(); return isFinite(l) && l > 0 ? l : null; },
+      libLatency: function () { var l = p.getCurrentLiveLatency(); return isFinite(l) ? l : null; },
+      target: function () { var t = p.getTargetLiveDelay(); return isFinite(t) ? t : null; }
+    };
+  }
+
+  function select(format) {
+    if (!cfg.urls[format]) { format = cfg.defaultFormat; }
+    if (current) { current.destroy(); current = null; }
+    video.removeAttribute('src');
+    video.load();
+    st.format = format; st.url = abs(cfg.urls[format]); st.stalls = 0; st.playing = false;
+    st.latency = null; st.libLatency = null; st.startedAt = Date.now(); st.firstFrameMs = null;
+    st.errors = [];
+    var buttons = document.querySelectorAll('#formats button');
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].setAttribute('aria-pressed', String(buttons[i].dataset.format === format));
+    }
+    q.set('format', format);
+    history.replaceState(null, '', '?' + q.toString());
+    if (format === 'll-dash') { current = startDash(st.url); }
+    else { current = startHls(st.url, format === 'll-hls'); }
+    $('s-format').textContent = format;
+    $('s-url').textContent = st.url;
+    $('s-lib').textContent = st.lib;
+  }
+
+  video.addEventListener('playing', function () {
+    if (!st.playing && st.firstFrameMs === null) { st.firstFrameMs = Date.now() - st.startedAt; }
+    st.playing = true;
+    $('s-state').textContent = 'playing';
+  });
+  video.addEventListener('waiting', function () {
+    if (st.playing) { st.stalls++; }
+    st.playing = false;
+    $('s-state').textContent = 'buffering';
+  });
+  video.addEventListener('error', function () {
+    err('video: ' + (video.error ? video.error.code + ' ' + video.error.message : 'unknown'));
+  });
+
+  function fmt(v) { return v === null || v === undefined ? '–' : v.toFixed(2) + ' s'; }
+  setInterval(function () {
+    st.currentTime = video.currentTime;
+    st.buffer = bufferAhead();
+    st.width = video.videoWidth; st.height = video.videoHeight;
+    if (current) {
+      st.latency = current.latency();
+      st.libLatency = current.libLatency();
+      st.targetLatency = current.target();
+    }
+    $('s-latency').textContent = fmt(st.latency) + (st.libLatency !== null ? '  (player: ' + fmt(st.libLatency) + ')' : '');
+    $('s-target').textContent = fmt(st.targetLatency);
+    $('s-buffer').textContent = fmt(st.buffer);
+    $('s-res').textContent = st.width ? st.width + '×' + st.height : '–';
+    $('s-stalls').textContent = String(st.stalls);
+  }, 250);
+
+  var buttons = document.querySelectorAll('#formats button');
+  for (var i = 0; i < buttons.length; i++) {
+    buttons[i].addEventListener('click', function (e) { select(e.currentTarget.dataset.format); });
+  }
+  $('stream').textContent = cfg.stream;
+  syncClock().then(function () { select(q.get('format') || cfg.defaultFormat); });
+  setInterval(syncClock, 60000);
+})();

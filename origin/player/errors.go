@@ -1,0 +1,6 @@
+package player
+
+import "errors"
+
+// ErrConfig wraps every Config.Validate failure.
+var ErrConfig = errors.New("player: invalid config")
