@@ -78,8 +78,11 @@ type H264 struct {
 	nalus   [][]byte
 	auSize  int
 	broken  bool
-	fu      []byte
-	fuOn    bool
+	// gapPending: packets were lost since the last one; the access unit
+	// of the next non-padding packet is damaged.
+	gapPending bool
+	fu         []byte
+	fuOn       bool
 
 	sps, pps []byte
 	width    int
@@ -153,9 +156,14 @@ func (h *H264) push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 	if h.started && p.SequenceNumber != h.lastSeq+1 {
 		gap := p.SequenceNumber - h.lastSeq - 1
 		h.stats.update(func(s *Stats) { s.Lost += uint64(gap) })
+		// The missing packets may be the tail of the access unit in
+		// progress or the head of the one this packet belongs to: both are
+		// damaged.
 		if h.inAU {
-			h.dropAU()
+			h.broken = true
 		}
+		h.fu, h.fuOn = nil, false
+		h.gapPending = true
 		if !h.waiting.Swap(true) {
 			lossErr = fmt.Errorf("%w: %d packets missing before sequence number %d",
 				ErrNeedKeyframe, gap, p.SequenceNumber)
@@ -181,6 +189,17 @@ func (h *H264) push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 	}
 	if !h.inAU {
 		h.inAU, h.auTS, h.auTicks = true, p.Timestamp, ticks
+	}
+	if h.gapPending {
+		h.gapPending, h.broken = false, true
+	}
+	if h.broken {
+		// The access unit will be dropped: skip the rest of it quietly
+		// (fragments whose start was lost are expected here).
+		if p.Marker {
+			h.dropAU()
+		}
+		return out, lossErr
 	}
 	if err := h.depacketize(p.Payload); err != nil {
 		h.broken = true
