@@ -1,0 +1,280 @@
+package turn
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/stun/v3"
+)
+
+// The gate sees every STUN request before pion does. pion/turn v4.1.4
+// answers a bad credential with 400 and a refused peer with an error
+// response carrying no ERROR-CODE; the gate answers those itself with the
+// codes the RFCs require (401, 403) and applies the per-IP allocation rate
+// limit. Whatever it lets through, pion handles as usual.
+
+// verdict of the gate for one frame.
+type verdict int
+
+const (
+	pass    verdict = iota // hand the frame to pion
+	handled                // the gate answered; drop the frame
+)
+
+func (s *Server) inspect(frame []byte, src net.Addr, reply func([]byte) error) verdict {
+	if !stun.IsMessage(frame) {
+		return pass // ChannelData
+	}
+	m := &stun.Message{Raw: frame}
+	if err := m.Decode(); err != nil || m.Type.Class != stun.ClassRequest {
+		return pass
+	}
+	method := m.Type.Method
+	switch method {
+	case stun.MethodAllocate:
+		ip := udpAddrPort(src).Addr()
+		if !s.limiter.allow(ip, time.Now()) {
+			s.m.rejected.WithLabelValues("rate").Inc()
+			s.log.Warn("turn: allocate rate limit", "client", src.String())
+			s.respond(reply, m, stun.CodeAllocQuotaReached, "Allocation Rate Exceeded", nil)
+			return handled
+		}
+	case stun.MethodRefresh, stun.MethodCreatePermission, stun.MethodChannelBind:
+	default:
+		return pass // Binding and indications need no credential
+	}
+	if !m.Contains(stun.AttrMessageIntegrity) || !m.Contains(stun.AttrNonce) {
+		return pass // pion issues the 401 challenge with a nonce
+	}
+	var user stun.Username
+	var realm stun.Realm
+	if user.GetFrom(m) != nil || realm.GetFrom(m) != nil {
+		return pass // pion answers 400
+	}
+	key, err := s.verify(m, user.String(), realm.String(), src, method == stun.MethodAllocate)
+	if err != nil {
+		reason := "integrity"
+		if errors.Is(err, ErrBadCredential) {
+			reason = "credential"
+		}
+		s.m.authFail.WithLabelValues(reason).Inc()
+		s.log.Warn("turn: authentication failed", "client", src.String(), "method", method.String(), "username", user.String(), "err", err)
+		// RFC 8489 §9.2.4: wrong USERNAME or MESSAGE-INTEGRITY → 401 with
+		// REALM and NONCE. The request's nonce came from pion, so it stays valid.
+		var nonce stun.Nonce
+		_ = nonce.GetFrom(m)
+		s.respond(reply, m, stun.CodeUnauthorized, "Unauthorized", nil, stun.NewRealm(s.cfg.Realm), nonce)
+		return handled
+	}
+	if method == stun.MethodCreatePermission || method == stun.MethodChannelBind {
+		if peer, denied := s.firstDeniedPeer(m); denied {
+			s.m.denied.Inc()
+			s.log.Warn("turn: peer refused by relay policy", "client", src.String(), "username", user.String(), "peer", peer.String(), "method", method.String())
+			// RFC 8656 §9.2 / §11.2: a peer the server's policy forbids → 403.
+			s.respond(reply, m, stun.CodeForbidden, "Forbidden", key)
+			return handled
+		}
+	}
+	return pass
+}
+
+// firstDeniedPeer checks every XOR-PEER-ADDRESS and returns the first one
+// the policy refuses. Malformed attributes are left to pion (400).
+func (s *Server) firstDeniedPeer(m *stun.Message) (peer netip.AddrPort, denied bool) {
+	_ = m.ForEach(stun.AttrXORPeerAddress, func(m *stun.Message) error {
+		var xa stun.XORMappedAddress
+		if err := xa.GetFromAs(m, stun.AttrXORPeerAddress); err != nil {
+			return err
+		}
+		if ap := addrPortOf(xa.IP, xa.Port); !s.policy.Allowed(ap) {
+			peer, denied = ap, true
+			return ErrPeerDenied
+		}
+		return nil
+	})
+	return peer, denied
+}
+
+func (s *Server) respond(reply func([]byte) error, req *stun.Message, code stun.ErrorCode, reason string,
+	key []byte, extra ...stun.Setter,
+) {
+	setters := []stun.Setter{
+		stun.NewTransactionIDSetter(req.TransactionID),
+		stun.NewType(req.Type.Method, stun.ClassErrorResponse),
+		&stun.ErrorCodeAttribute{Code: code, Reason: []byte(reason)},
+	}
+	for _, e := range extra {
+		if n, ok := e.(stun.Nonce); ok && len(n) == 0 {
+			continue
+		}
+		setters = append(setters, e)
+	}
+	if key != nil {
+		setters = append(setters, stun.MessageIntegrity(key))
+	}
+	setters = append(setters, stun.Fingerprint)
+	msg, err := stun.Build(setters...)
+	if err != nil {
+		s.log.Error("turn: build error response", "err", err)
+		return
+	}
+	if err := reply(msg.Raw); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Debug("turn: send error response", "err", err)
+	}
+}
+
+// gatedPacketConn runs the gate on a UDP listener.
+type gatedPacketConn struct {
+	net.PacketConn
+	s *Server
+}
+
+func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		reply := func(b []byte) error { _, err := c.PacketConn.WriteTo(b, addr); return err }
+		if c.s.inspect(p[:n], addr, reply) == pass {
+			return n, addr, nil
+		}
+	}
+}
+
+// gatedListener runs the gate on each accepted TCP or TLS stream and
+// remembers the streams so that Close can end them (pion does not).
+type gatedListener struct {
+	net.Listener
+	s *Server
+
+	mu     sync.Mutex
+	conns  map[*gatedConn]struct{}
+	closed bool
+	done   sync.WaitGroup // one per accepted conn, Done when pion closes it
+}
+
+func (l *gatedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	gc := &gatedConn{Conn: c, l: l}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
+	l.conns[gc] = struct{}{}
+	l.done.Add(1)
+	l.mu.Unlock()
+	return gc, nil
+}
+
+// closeConns ends every accepted stream; pion's per-stream goroutine then
+// deletes the allocation and calls Close.
+func (l *gatedListener) closeConns() {
+	l.mu.Lock()
+	l.closed = true
+	conns := make([]*gatedConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Conn.Close()
+	}
+}
+
+// maxFrame bounds one buffered TURN frame (STUN length field is 16 bits).
+const maxFrame = 20 + 65535
+
+// gatedConn frames a TURN stream (RFC 8656 §11.5: ChannelData padded to 4
+// bytes over TCP) and hands pion one whole frame per Read.
+type gatedConn struct {
+	net.Conn
+	l       *gatedListener
+	buf     []byte // bytes read, not yet framed
+	pending []byte // part of a frame larger than the caller's buffer
+	rbuf    []byte
+	once    sync.Once
+}
+
+func frameLen(b []byte) (int, bool, error) {
+	if len(b) < 4 {
+		return 0, false, nil
+	}
+	switch {
+	case b[0]&0xC0 == 0: // STUN
+		if len(b) < 20 {
+			return 0, false, nil
+		}
+		if !stun.IsMessage(b) {
+			return 0, false, errBadFrame
+		}
+		n := 20 + int(binary.BigEndian.Uint16(b[2:4]))
+		return n, len(b) >= n, nil
+	case b[0]&0xC0 == 0x40: // ChannelData 0x4000..0x7FFF
+		n := 4 + int(binary.BigEndian.Uint16(b[2:4]))
+		n = (n + 3) &^ 3
+		return n, len(b) >= n, nil
+	}
+	return 0, false, errBadFrame
+}
+
+var errBadFrame = errors.New("turn: stream carries neither STUN nor ChannelData")
+
+func (c *gatedConn) Read(p []byte) (int, error) {
+	if len(c.pending) > 0 {
+		n := copy(p, c.pending)
+		c.pending = c.pending[n:]
+		return n, nil
+	}
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, 4096)
+	}
+	for {
+		n, ok, err := frameLen(c.buf)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			frame := c.buf[:n]
+			c.buf = c.buf[n:]
+			reply := func(b []byte) error { _, err := c.Conn.Write(b); return err }
+			if c.l.s.inspect(frame, c.Conn.RemoteAddr(), reply) == handled {
+				continue
+			}
+			k := copy(p, frame)
+			c.pending = append(c.pending[:0], frame[k:]...)
+			if len(c.buf) == 0 {
+				c.buf = nil // let the backing array go
+			}
+			return k, nil
+		}
+		if len(c.buf) > maxFrame {
+			return 0, errBadFrame
+		}
+		r, err := c.Conn.Read(c.rbuf)
+		c.buf = append(c.buf, c.rbuf[:r]...)
+		if err != nil && r == 0 {
+			return 0, err
+		}
+	}
+}
+
+func (c *gatedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+		c.l.done.Done()
+	})
+	return err
+}
