@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"strconv"
 	"time"
@@ -271,10 +272,13 @@ func (p *Packager) Remove() {
 
 // leaderCut is called by the leader writer when it closes a part at output
 // time at (and a segment when seg). Followers cut at the same instant.
-func (p *Packager) leaderCut(at time.Duration, seg bool) {
+func (p *Packager) leaderCut(at time.Duration, seg, disc bool) {
 	for _, w := range []*writer{p.video, p.audio} {
 		if w != nil && w != p.leader {
 			w.cutAt(at, seg)
+			// Keep discontinuity sequences equal across the tracks of a
+			// rendition (HLS players align audio by them; DASH periods).
+			w.disc = w.disc || disc
 		}
 	}
 }
@@ -494,31 +498,41 @@ func (w *writer) add(au *media.AccessUnit) error {
 // leaderAdd: the pending sample gets its duration from s; then decide
 // whether s starts a new part or segment.
 func (w *writer) leaderAdd(s *sample) error {
+	cfg := w.p.cfg
 	if pd := w.pending; pd != nil {
 		dur := s.dts - pd.dts
 		w.lastDur = dur
+		// LL-HLS §4.4.4.9: a part never exceeds PART-TARGET: when pd does
+		// not fit (its duration came out longer than predicted), cut first.
+		if len(w.part) > 0 && w.dur(w.partTk+dur) > cfg.PartTarget {
+			if err := w.closePart(); err != nil {
+				return err
+			}
+			w.p.leaderCut(w.dur(pd.dts), false, false)
+		}
 		if err := w.push(pd, dur); err != nil {
 			return err
 		}
 	}
-	cfg := w.p.cfg
-	// LL-HLS §4.4.4.9 / CMAF: segments start at a random-access sample; an
-	// SPS change or new session forces one.
+	// CMAF §7.3.2.2 / DASH: a segment starts at a random-access sample; an
+	// SPS change or a new session forces one. The duration check allows
+	// 10 % of jitter so that a 1 s keyframe interval gives 1 s segments.
 	if s.key && w.seg != nil && (w.newInit || w.disc ||
-		w.dur(w.seg.Ticks+w.partTk) >= cfg.SegmentDuration) {
+		w.dur(w.seg.Ticks+w.partTk) >= cfg.SegmentDuration*9/10) {
 		at := w.dur(s.dts)
+		disc := w.newInit || w.disc
 		if err := w.closePart(); err != nil {
 			return err
 		}
 		w.closeSegment()
-		w.p.leaderCut(at, true)
+		w.p.leaderCut(at, true, disc)
 	} else if len(w.part) > 0 && w.dur(w.partTk+w.lastDur) > cfg.PartTarget {
 		// §4.4.4.9: a part never exceeds PART-TARGET.
 		at := w.dur(s.dts)
 		if err := w.closePart(); err != nil {
 			return err
 		}
-		w.p.leaderCut(at, false)
+		w.p.leaderCut(at, false, false)
 	}
 	w.pending = s
 	return nil
@@ -529,6 +543,12 @@ func (w *writer) followerAdd(s *sample) error {
 	if pd := w.pending; pd != nil {
 		dur := s.dts - pd.dts
 		w.lastDur = dur
+		// Parts stay within PART-TARGET also when the leader is late.
+		if len(w.part) > 0 && w.dur(w.partTk+dur) > w.p.cfg.PartTarget {
+			if err := w.closePart(); err != nil {
+				return err
+			}
+		}
 		if err := w.push(pd, dur); err != nil {
 			return err
 		}
@@ -546,9 +566,13 @@ func (w *writer) cutAt(at time.Duration, seg bool) {
 		if dur == 0 {
 			dur = limit - pd.dts
 		}
-		w.pending = nil
-		if err := w.push(pd, dur); err != nil {
-			w.p.log.Warn("origin: audio part", "err", err)
+		// A sample that would push the part past PART-TARGET stays pending
+		// and starts the next part.
+		if len(w.part) == 0 || w.dur(w.partTk+dur) <= w.p.cfg.PartTarget {
+			w.pending = nil
+			if err := w.push(pd, dur); err != nil {
+				w.p.log.Warn("origin: audio part", "err", err)
+			}
 		}
 	}
 	if err := w.closePart(); err != nil {
@@ -633,6 +657,7 @@ func (w *writer) closePart() error {
 	pt := Part{
 		Index: len(w.seg.Parts), Ticks: w.partTk, Duration: w.dur(w.partTk),
 		Independent: w.partInd, Data: data,
+		CRC: crc32.ChecksumIEEE(data), Done: time.Now(),
 	}
 	w.seg.Parts = append(w.seg.Parts, pt)
 	w.seg.Ticks += w.partTk

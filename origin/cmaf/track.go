@@ -53,6 +53,10 @@ type Part struct {
 	Independent bool
 	// Data is the moof+mdat. Read only.
 	Data []byte
+	// CRC is the CRC-32 (IEEE) of Data, for ETags.
+	CRC uint32
+	// Done is the wall-clock time the part was completed.
+	Done time.Time
 }
 
 // Segment is one CMAF fragment sequence that starts at a random-access

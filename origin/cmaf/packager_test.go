@@ -1,0 +1,406 @@
+package cmaf
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"go.uber.org/goleak"
+
+	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
+	"github.com/edgenode/edgenode/internal/mediatest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// mapState is the test State.
+type mapState struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *mapState) GetState(c, k string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[c+"/"+k], nil
+}
+
+func (s *mapState) PutState(c, k string, v []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	s.m[c+"/"+k] = append([]byte(nil), v...)
+	return nil
+}
+
+// ramp is a stream like Chromium's: small first, then a new SPS.
+func ramp(t *testing.T) *mediatest.Stream {
+	return mediatest.Generate(t, mediatest.Options{
+		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 2 * time.Second}, {Width: 640, Height: 360, Duration: 3 * time.Second}},
+	})
+}
+
+// feed writes one session of st into p as fast as possible.
+func feed(t *testing.T, p *Packager, st *mediatest.Stream, start time.Time) {
+	t.Helper()
+	sess := &hub.Session{ID: "s", Tracks: st.Tracks, Started: start}
+	if err := p.StartSession(sess); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Samples {
+		au := *s.AU
+		au.Time = start.Add(au.Duration(au.PTS))
+		if err := p.WriteAU(s.Track, &au, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.EndSession()
+}
+
+func TestPackagerSegmentsAndParts(t *testing.T) {
+	st := ramp(t)
+	reg := NewRegistry()
+	cfg := Config{}.WithDefaults()
+	p := NewPackager(cfg, hub.Key{Stream: 7, Rendition: hub.Source}, reg, nil, nil)
+	feed(t, p, st, time.Now())
+
+	rd, ok := reg.Stream(7)
+	if !ok {
+		t.Fatal("stream not registered")
+	}
+	r, _ := rd.Rendition(hub.Source)
+	if r.Video == nil || r.Audio == nil {
+		t.Fatal("want a video and an audio track")
+	}
+	vs := r.Video.Snapshot()
+	as := r.Audio.Snapshot()
+	if len(vs.Segments) < 4 {
+		t.Fatalf("only %d video segments", len(vs.Segments))
+	}
+	if vs.Info.Codec != "avc1.42c01e" && !strings.HasPrefix(vs.Info.Codec, "avc1.42") {
+		t.Errorf("video codec %q", vs.Info.Codec)
+	}
+	if vs.Info.Width != 640 || vs.Info.Height != 360 {
+		t.Errorf("size %dx%d, want the last SPS 640x360", vs.Info.Width, vs.Info.Height)
+	}
+	if as.Info.Codec != "opus" {
+		t.Errorf("audio codec %q", as.Info.Codec)
+	}
+	discs := 0
+	for i, sg := range vs.Segments {
+		if !sg.Complete {
+			t.Errorf("segment %d incomplete after EndSession", sg.MSN)
+		}
+		if i > 0 && sg.MSN != vs.Segments[i-1].MSN+1 {
+			t.Errorf("MSN %d after %d", sg.MSN, vs.Segments[i-1].MSN)
+		}
+		if i > 0 && sg.BaseTime != vs.Segments[i-1].BaseTime+vs.Segments[i-1].Ticks {
+			t.Errorf("segment %d: tfdt %d, previous ends at %d", sg.MSN, sg.BaseTime, vs.Segments[i-1].BaseTime+vs.Segments[i-1].Ticks)
+		}
+		if sg.Discontinuity {
+			discs++
+			if sg.InitID == vs.Segments[i-1].InitID {
+				t.Errorf("segment %d: discontinuity without new init", sg.MSN)
+			}
+		}
+		if !sg.Parts[0].Independent {
+			t.Errorf("segment %d does not start with an independent part", sg.MSN)
+		}
+		if i < len(vs.Segments)-1 && (sg.Duration < 900*time.Millisecond || sg.Duration > 1100*time.Millisecond) {
+			t.Errorf("segment %d lasts %v, want ~1s", sg.MSN, sg.Duration)
+		}
+		for _, pt := range sg.Parts {
+			if pt.Duration > cfg.PartTarget {
+				t.Errorf("part %d.%d lasts %v > PART-TARGET", sg.MSN, pt.Index, pt.Duration)
+			}
+		}
+	}
+	if discs != 1 {
+		t.Errorf("%d discontinuities, want 1 (at the SPS change)", discs)
+	}
+	// Audio segments line up with video ones by number.
+	if len(as.Segments) == 0 || as.Segments[0].MSN != vs.Segments[0].MSN {
+		t.Fatalf("audio segments do not start with MSN %d", vs.Segments[0].MSN)
+	}
+	for _, sg := range as.Segments {
+		for _, pt := range sg.Parts {
+			if pt.Duration > cfg.PartTarget {
+				t.Errorf("audio part %d.%d lasts %v", sg.MSN, pt.Index, pt.Duration)
+			}
+		}
+	}
+	checkBoxes(t, r.Video, vs)
+	checkBoxes(t, r.Audio, as)
+	ffprobeTrack(t, r.Video, vs)
+	ffprobeTrack(t, r.Audio, as)
+}
+
+// checkBoxes parses every init and part with mediacommon's readers: tfdt
+// of every traf equals the running decode time.
+func checkBoxes(t *testing.T, tr *Track, s Snapshot) {
+	t.Helper()
+	for _, sg := range s.Segments {
+		b, ok := tr.Init(sg.InitID)
+		if !ok {
+			t.Fatalf("init %d missing", sg.InitID)
+		}
+		var in fmp4.Init
+		if err := in.Unmarshal(bytes.NewReader(b)); err != nil {
+			t.Fatalf("init %d: %v", sg.InitID, err)
+		}
+		if string(b[8:12]) != "cmf2" || !bytes.Contains(b[:40], []byte("cmfc")) {
+			t.Errorf("init brands: %q", b[:40])
+		}
+		if in.Tracks[0].TimeScale != s.Info.Timescale {
+			t.Errorf("timescale %d", in.Tracks[0].TimeScale)
+		}
+		next := sg.BaseTime
+		for _, pt := range sg.Parts {
+			var ps fmp4.Parts
+			if err := ps.Unmarshal(pt.Data); err != nil {
+				t.Fatalf("part %d.%d: %v", sg.MSN, pt.Index, err)
+			}
+			if len(ps) != 1 || len(ps[0].Tracks) != 1 {
+				t.Fatalf("part %d.%d: %d fragments", sg.MSN, pt.Index, len(ps))
+			}
+			tf := ps[0].Tracks[0]
+			if tr.Kind() == Video && tf.BaseTime != next {
+				t.Errorf("part %d.%d: tfdt %d, want %d", sg.MSN, pt.Index, tf.BaseTime, next)
+			}
+			var d uint64
+			for _, smp := range tf.Samples {
+				d += uint64(smp.Duration)
+			}
+			if d != pt.Ticks {
+				t.Errorf("part %d.%d: samples last %d ticks, part says %d", sg.MSN, pt.Index, d, pt.Ticks)
+			}
+			next = tf.BaseTime + d
+		}
+	}
+}
+
+// ffprobeTrack checks init + segments with ffprobe, one file per init.
+func ffprobeTrack(t *testing.T, tr *Track, s Snapshot) {
+	t.Helper()
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe not installed")
+	}
+	dir := t.TempDir()
+	files := map[uint64]*bytes.Buffer{}
+	for _, sg := range s.Segments {
+		f, ok := files[sg.InitID]
+		if !ok {
+			b, _ := tr.Init(sg.InitID)
+			f = bytes.NewBuffer(append([]byte(nil), b...))
+			files[sg.InitID] = f
+		}
+		b, ok := tr.SegmentBytes(sg.MSN)
+		if !ok {
+			t.Fatalf("segment %d bytes missing", sg.MSN)
+		}
+		f.Write(b)
+	}
+	for id, f := range files {
+		name := filepath.Join(dir, tr.Kind().String()+InitName(id))
+		if err := os.WriteFile(name, f.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", name).CombinedOutput()
+		cancel()
+		if err != nil || strings.Contains(string(out), "rror") {
+			t.Errorf("ffprobe %s: %v\n%s", name, err, out)
+		}
+		want := "h264"
+		if tr.Kind() == Audio {
+			want = "opus"
+		}
+		if !strings.HasPrefix(string(out), want) {
+			t.Errorf("ffprobe %s: %q, want %s", name, out, want)
+		}
+	}
+}
+
+func TestPackagerReconnectAndRestart(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{})
+	state := &mapState{}
+	key := hub.Key{Stream: 9, Rendition: hub.Source}
+	cfg := Config{}.WithDefaults()
+	reg := NewRegistry()
+	p := NewPackager(cfg, key, reg, state, nil)
+	feed(t, p, st, time.Now())
+	first := p.Rendition().Video.Snapshot()
+	// Reconnect: same packager, new session.
+	feed(t, p, st, time.Now())
+	second := p.Rendition().Video.Snapshot()
+	if len(second.Segments) <= len(first.Segments) {
+		t.Fatalf("reconnect added no segments")
+	}
+	seen := map[uint64]bool{}
+	var prev *Segment
+	for i := range second.Segments {
+		sg := &second.Segments[i]
+		if seen[sg.MSN] {
+			t.Errorf("MSN %d reused", sg.MSN)
+		}
+		seen[sg.MSN] = true
+		if prev != nil {
+			if sg.MSN != prev.MSN+1 {
+				t.Errorf("MSN %d after %d", sg.MSN, prev.MSN)
+			}
+			if sg.BaseTime < prev.BaseTime+prev.Ticks {
+				t.Errorf("tfdt went backwards at %d", sg.MSN)
+			}
+			if sg.DiscontinuitySeq < prev.DiscontinuitySeq {
+				t.Errorf("discontinuity sequence went backwards at %d", sg.MSN)
+			}
+		}
+		prev = sg
+	}
+	reconn := second.Segments[len(first.Segments)]
+	if !reconn.Discontinuity || reconn.DiscontinuitySeq != first.Segments[len(first.Segments)-1].DiscontinuitySeq+1 {
+		t.Errorf("reconnect segment %+v: want a discontinuity", reconn.MSN)
+	}
+	p.Finish()
+	if !p.Rendition().Video.Snapshot().Ended {
+		t.Error("Finish did not end the track")
+	}
+	p.Remove()
+	if _, ok := reg.Stream(9); ok {
+		t.Error("Remove left the stream")
+	}
+
+	// Restart: a new packager over the same state continues numbering.
+	reg2 := NewRegistry()
+	p2 := NewPackager(cfg, key, reg2, state, nil)
+	feed(t, p2, st, time.Now())
+	third := p2.Rendition().Video.Snapshot()
+	last := second.Segments[len(second.Segments)-1]
+	f := third.Segments[0]
+	if f.MSN <= last.MSN || f.DiscontinuitySeq <= last.DiscontinuitySeq || f.BaseTime < last.BaseTime+last.Ticks {
+		t.Errorf("after restart first segment msn=%d disc=%d tfdt=%d; before: msn=%d disc=%d end=%d",
+			f.MSN, f.DiscontinuitySeq, f.BaseTime, last.MSN, last.DiscontinuitySeq, last.BaseTime+last.Ticks)
+	}
+	if f.InitID <= last.InitID {
+		t.Errorf("init id %d reused after restart (last %d)", f.InitID, last.InitID)
+	}
+}
+
+func TestPackagerWindowBounded(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{NoAudio: true})
+	cfg := Config{Window: 3 * time.Second}.WithDefaults()
+	p := NewPackager(cfg, hub.Key{Stream: 1, Rendition: hub.Source}, NewRegistry(), nil, nil)
+	start := time.Now()
+	if err := p.StartSession(&hub.Session{Tracks: st.Tracks}); err != nil {
+		t.Fatal(err)
+	}
+	// 20 loops of a 2 s stream on one timeline.
+	var off int64
+	for range 20 {
+		var last int64
+		for _, s := range st.Samples {
+			au := *s.AU
+			au.PTS += off
+			au.DTS += off
+			au.Time = start.Add(au.Duration(au.PTS))
+			last = au.DTS
+			if err := p.WriteAU(s.Track, &au, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		off = last + 3000
+	}
+	s := p.Rendition().Video.Snapshot()
+	var total time.Duration
+	for _, sg := range s.Segments {
+		total += sg.Duration
+	}
+	if total > cfg.Window+2*time.Second || len(s.Segments) > 6 {
+		t.Errorf("window holds %v in %d segments, want about %v", total, len(s.Segments), cfg.Window)
+	}
+	if s.Segments[0].MSN < 30 {
+		t.Errorf("first MSN %d: nothing was trimmed", s.Segments[0].MSN)
+	}
+	tr := p.Rendition().Video
+	tr.mu.Lock()
+	inits := len(tr.inits)
+	tr.mu.Unlock()
+	if inits != 1 {
+		t.Errorf("%d init segments kept, want 1", inits)
+	}
+}
+
+func TestWaitAndWriteSegment(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{NoAudio: true})
+	cfg := Config{}.WithDefaults()
+	p := NewPackager(cfg, hub.Key{Stream: 2, Rendition: hub.Source}, NewRegistry(), nil, nil)
+	if err := p.StartSession(&hub.Session{Tracks: st.Tracks}); err != nil {
+		t.Fatal(err)
+	}
+	tr := p.Rendition().Video
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := tr.Wait(ctx, 10, 0); err != ErrTooFar {
+		t.Errorf("Wait(10,0) = %v, want ErrTooFar", err)
+	}
+	type res struct {
+		b   []byte
+		err error
+	}
+	got := make(chan res, 1)
+	var chunks countingWriter
+	go func() {
+		err := tr.WriteSegment(ctx, &chunks, 1)
+		got <- res{chunks.buf.Bytes(), err}
+	}()
+	waited := make(chan error, 1)
+	go func() { waited <- tr.Wait(ctx, 1, 2) }()
+	for _, s := range st.Samples {
+		au := *s.AU
+		au.Time = time.Now()
+		if err := p.WriteAU(s.Track, &au, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-waited; err != nil {
+		t.Errorf("Wait(1,2): %v", err)
+	}
+	r := <-got
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	want, ok := tr.SegmentBytes(1)
+	if !ok || !bytes.Equal(r.b, want) {
+		t.Errorf("streamed segment (%d bytes) differs from the complete one (%d bytes)", len(r.b), len(want))
+	}
+	if string(r.b[4:8]) != "styp" {
+		t.Errorf("segment starts with %q", r.b[4:8])
+	}
+	if n := binary.BigEndian.Uint32(r.b); int(n) > len(r.b) {
+		t.Error("bad styp size")
+	}
+	p.Finish()
+	if err := tr.Wait(ctx, 100, 0); err != ErrEnded && err != ErrTooFar {
+		t.Errorf("Wait after Finish = %v", err)
+	}
+}
+
+type countingWriter struct {
+	buf    bytes.Buffer
+	writes int
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) { c.writes++; return c.buf.Write(b) }
+
+var _ = media.CodecH264
