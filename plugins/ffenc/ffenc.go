@@ -1,0 +1,481 @@
+// Package ffenc implements the encoder plugin contract (plugins/shared) by
+// driving Debian's ffmpeg 5.1 as a subprocess: one process per Transcode
+// session decodes the source once, scales it to every rung, encodes H.264
+// per rung and Opus → AAC-LC once.
+//
+// Media moves through pipes as MPEG-TS (written and read with mediacommon),
+// so ffmpeg carries the source's own timestamps (-copyts) and every output
+// frame keeps the PTS of the source frame it came from. Keyframes are forced
+// exactly where the source has them (-force_key_frames source, no
+// scene-cut or periodic keyframes, no B-frames), so segments of every
+// rendition line up with the source's.
+//
+// The x264, vaapi and nvenc plugins differ only in their Profile.
+package ffenc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/substructs"
+	"github.com/hashicorp/go-hclog"
+
+	pb "github.com/edgenode/edgenode/plugins/proto"
+	"github.com/edgenode/edgenode/plugins/shared"
+)
+
+// Profile is what differs between the ffmpeg-driven plugins.
+type Profile struct {
+	// Name of the plugin ("x264", "vaapi", "nvenc").
+	Name     string
+	Hardware bool
+	// Encoder is ffmpeg's H.264 encoder name.
+	Encoder string
+	// Check returns why the hardware is missing ("" when present). It runs
+	// before the test encode.
+	Check func() string
+	// InputArgs go before -i (device setup).
+	InputArgs []string
+	// Scale returns the filter chain that turns a decoded picture into one
+	// rung's encoder input of exactly w×h.
+	Scale func(w, h int) string
+	// VideoArgs returns the encoder options for one rung.
+	VideoArgs func(r *pb.Rendition) []string
+}
+
+// Plugin is a shared.Encoder driving ffmpeg.
+type Plugin struct {
+	Profile Profile
+	// FFmpeg is the ffmpeg binary ("ffmpeg" from PATH when empty).
+	FFmpeg string
+	Logger hclog.Logger
+	// FailAfter, when > 0, makes every session fail after that many video
+	// frames in (fault injection; only set by test builds).
+	FailAfter int
+}
+
+var _ shared.Encoder = (*Plugin)(nil)
+
+// ErrFaultInjected is returned by a session that a test told to fail.
+var ErrFaultInjected = errors.New("ffenc: fault injected")
+
+func (p *Plugin) ffmpeg() string {
+	if p.FFmpeg != "" {
+		return p.FFmpeg
+	}
+	return "ffmpeg"
+}
+
+// SoftwareScale is the scale chain for encoders that take system frames:
+// keep the aspect ratio, pad to the fixed rung size.
+func SoftwareScale(w, h int) string {
+	return fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease,pad=%d:%d:(ow-iw)/2:(oh-ih)/2,setsar=1,format=yuv420p", w, h, w, h)
+}
+
+// Probe checks the hardware, then encodes a few frames for real.
+func (p *Plugin) Probe(ctx context.Context) (*pb.ProbeReply, error) {
+	rep := &pb.ProbeReply{Name: p.Profile.Name, Hardware: p.Profile.Hardware}
+	path, err := exec.LookPath(p.ffmpeg())
+	if err != nil {
+		rep.Reason = "ffmpeg not found: " + err.Error()
+		return rep, nil
+	}
+	rep.Encoder = "ffmpeg " + p.Profile.Encoder
+	if p.Profile.Check != nil {
+		if why := p.Profile.Check(); why != "" {
+			rep.Reason = why
+			return rep, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	r := &pb.Rendition{Name: "probe", Width: 320, Height: 180, Bitrate: 300000}
+	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin"}
+	args = append(args, p.Profile.InputArgs...)
+	args = append(args, "-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30", "-f", "lavfi", "-i", "sine=sample_rate=48000",
+		"-t", "0.2", "-vf", p.Profile.Scale(320, 180), "-map", "0:v", "-map", "1:a")
+	args = append(args, p.Profile.VideoArgs(r)...)
+	args = append(args, "-c:a", "aac", "-f", "mpegts", "-")
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, path, args...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		rep.Reason = fmt.Sprintf("test encode with %s failed: %v: %s", p.Profile.Encoder, err, lastLine(stderr.String()))
+		return rep, nil
+	}
+	if out.Len() == 0 {
+		rep.Reason = "test encode produced no output"
+		return rep, nil
+	}
+	rep.TestEncodeMs = float64(time.Since(start).Microseconds()) / 1000
+	rep.Available = true
+	return rep, nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if len(s) > 300 {
+		s = s[:300]
+	}
+	return s
+}
+
+// Args returns the ffmpeg arguments for cfg: MPEG-TS on stdin, one MPEG-TS
+// output per rung on fds 3.., then the AAC output. Exported for the bench,
+// which runs the identical ladder with a plain ffmpeg.
+func (p *Plugin) Args(cfg *pb.Config, input string, outputs []string) []string {
+	// FACTS.md "Transcoding with ffmpeg 5.1": these flags keep a real-time
+	// feed at ~110 ms; -fflags nobuffer drops frames, so it is not used.
+	args := []string{"-hide_banner", "-loglevel", "warning", "-nostdin", "-nostats",
+		"-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0", "-copyts"}
+	args = append(args, p.Profile.InputArgs...)
+	args = append(args, "-f", "mpegts", "-i", input)
+	n := len(cfg.GetRenditions())
+	var fc strings.Builder
+	if n > 0 {
+		fmt.Fprintf(&fc, "[0:v:0]split=%d", n)
+		for i := range n {
+			fmt.Fprintf(&fc, "[s%d]", i)
+		}
+		for i, r := range cfg.GetRenditions() {
+			fmt.Fprintf(&fc, ";[s%d]%s[v%d]", i, p.Profile.Scale(int(r.GetWidth()), int(r.GetHeight())), i)
+		}
+		args = append(args, "-filter_complex", fc.String())
+	}
+	mux := []string{"-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1", "-omit_video_pes_length", "0"}
+	for i, r := range cfg.GetRenditions() {
+		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
+		args = append(args, p.Profile.VideoArgs(r)...)
+		// Keyframes exactly where the source has them (issue 6), every
+		// frame kept with its own timestamp.
+		args = append(args, "-force_key_frames", "source", "-fps_mode", "passthrough")
+		args = append(args, mux...)
+		args = append(args, outputs[i])
+	}
+	if cfg.GetAudio() {
+		br := cfg.GetAudioBitrate()
+		if br <= 0 {
+			br = 128000
+		}
+		args = append(args, "-map", "0:a:0", "-c:a", "aac", "-b:a", strconv.Itoa(int(br)), "-ar", "48000", "-ac", "2")
+		args = append(args, mux...)
+		args = append(args, outputs[n])
+	}
+	return args
+}
+
+// X264Args is the libx264 rung: veryfast, zerolatency, main, no B-frames,
+// no keyframes of its own (scenecut=0, infinite keyint).
+func X264Args(r *pb.Rendition) []string {
+	b := strconv.Itoa(int(r.GetBitrate()))
+	return []string{"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "main",
+		"-bf", "0", "-forced-idr", "1", "-x264-params", "keyint=infinite:scenecut=0",
+		"-b:v", b, "-maxrate", b, "-bufsize", b, "-threads", "1"}
+}
+
+// Transcode runs one ffmpeg for the session.
+func (p *Plugin) Transcode(ctx context.Context, cfg *pb.Config, s shared.Stream) error {
+	n := len(cfg.GetRenditions())
+	if n == 0 && !cfg.GetAudio() {
+		return errors.New("ffenc: nothing to encode")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	nout := n
+	if cfg.GetAudio() {
+		nout++
+	}
+	var readEnds, writeEnds []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			f.Close()
+		}
+	}
+	outputs := make([]string, nout)
+	for i := range nout {
+		r, w, err := os.Pipe()
+		if err != nil {
+			closeAll(readEnds)
+			closeAll(writeEnds)
+			return err
+		}
+		readEnds, writeEnds = append(readEnds, r), append(writeEnds, w)
+		outputs[i] = fmt.Sprintf("pipe:%d", 3+i)
+	}
+	cmd := exec.CommandContext(ctx, p.ffmpeg(), p.Args(cfg, "pipe:0", outputs)...)
+	cmd.ExtraFiles = writeEnds
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		closeAll(readEnds)
+		closeAll(writeEnds)
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		closeAll(readEnds)
+		closeAll(writeEnds)
+		return fmt.Errorf("ffenc: start ffmpeg: %w", err)
+	}
+	closeAll(writeEnds)
+
+	var (
+		sendMu    sync.Mutex
+		framesIn  atomic.Uint64
+		framesOut atomic.Uint64
+		lastIn    atomic.Int64 // last input video DTS (90 kHz), reference for unwrapping
+		lastOut   atomic.Int64
+		firstIn   atomic.Int64
+	)
+	send := func(m *pb.TranscodeOut) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return s.Send(m)
+	}
+
+	var wg sync.WaitGroup
+	readErr := make(chan error, nout)
+	for i := range nout {
+		wg.Add(1)
+		go func(idx int, f *os.File) {
+			defer wg.Done()
+			defer f.Close()
+			err := p.readOutput(f, idx, idx == n, &lastIn, func(o *pb.Output) error {
+				if o.GetAu().GetCodec() == pb.Codec_CODEC_H264 {
+					framesOut.Add(1)
+					lastOut.Store(o.GetAu().GetPts())
+				}
+				return send(&pb.TranscodeOut{Msg: &pb.TranscodeOut_Output{Output: o}})
+			})
+			if err != nil {
+				cancel()
+			}
+			readErr <- err
+		}(i, readEnds[i])
+	}
+
+	// Health every second.
+	healthDone := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		prevOut, prevMedia, prev := uint64(0), int64(0), time.Now()
+		for {
+			select {
+			case <-healthDone:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				out := framesOut.Load()
+				media := lastOut.Load()
+				dt := now.Sub(prev).Seconds()
+				h := &pb.Health{FramesIn: framesIn.Load(), FramesOut: out, State: "running"}
+				if n > 0 {
+					h.Fps = float64(out-prevOut) / float64(n) / dt
+				}
+				if prevMedia != 0 && media > prevMedia {
+					h.Speed = float64(media-prevMedia) / 90000 / dt
+				}
+				prevOut, prevMedia, prev = out, media, now
+				_ = send(&pb.TranscodeOut{Msg: &pb.TranscodeOut_Health{Health: h}})
+			}
+		}
+	}()
+
+	inErr := p.feed(ctx, cfg, s, stdin, &framesIn, &lastIn, &firstIn)
+	stdin.Close()
+	if inErr != nil {
+		cancel()
+	}
+	werr := cmd.Wait()
+	close(healthDone)
+	wg.Wait()
+	close(readErr)
+	if inErr != nil {
+		return inErr
+	}
+	if werr != nil {
+		return fmt.Errorf("ffenc: ffmpeg: %w: %s", werr, lastLine(stderr.String()))
+	}
+	for err := range readErr {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// feed writes the session's access units into ffmpeg's stdin as MPEG-TS.
+func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, stdin io.Writer,
+	framesIn *atomic.Uint64, lastIn, firstIn *atomic.Int64,
+) error {
+	bw := bufio.NewWriterSize(stdin, 256<<10)
+	video := &mpegts.Track{Codec: &codecs.H264{}}
+	tracks := []*mpegts.Track{video}
+	var audio *mpegts.Track
+	if cfg.GetAudio() {
+		ch := cfg.GetAudioChannels()
+		if ch <= 0 {
+			ch = 2
+		}
+		audio = &mpegts.Track{Codec: &codecs.Opus{Desc: &substructs.OpusAudioDescriptor{ChannelConfigCode: uint8(ch)}}}
+		tracks = append(tracks, audio)
+	}
+	w := &mpegts.Writer{W: bw, Tracks: tracks}
+	if err := w.Initialize(); err != nil {
+		return err
+	}
+	started := false
+	for {
+		au, err := s.Recv()
+		if err == io.EOF {
+			return bw.Flush()
+		}
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch au.GetCodec() {
+		case pb.Codec_CODEC_H264:
+			if !started && !au.GetKey() {
+				continue // the decoder needs an IDR first
+			}
+			started = true
+			if len(au.GetPayload()) == 0 {
+				continue
+			}
+			lastIn.Store(au.GetDts())
+			if framesIn.Add(1) == 1 {
+				firstIn.Store(au.GetPts())
+			}
+			if p.FailAfter > 0 && framesIn.Load() > uint64(p.FailAfter) {
+				return fmt.Errorf("%w after %d frames", ErrFaultInjected, p.FailAfter)
+			}
+			err = w.WriteH264(video, au.GetPts()&tsMask, au.GetDts()&tsMask, au.GetPayload())
+		case pb.Codec_CODEC_OPUS:
+			if audio == nil || !started || len(au.GetPayload()) == 0 {
+				continue
+			}
+			err = w.WriteOpus(audio, (au.GetPts()*15/8)&tsMask, au.GetPayload())
+		default:
+			continue
+		}
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err != nil {
+			return fmt.Errorf("ffenc: write to ffmpeg: %w", err)
+		}
+	}
+}
+
+const tsMask = 1<<33 - 1
+
+// unwrap maps a 33-bit MPEG-TS timestamp to the int64 nearest ref.
+func unwrap(ts, ref int64) int64 {
+	d := (ts - ref) & tsMask
+	if d >= 1<<32 {
+		d -= 1 << 33
+	}
+	return ref + d
+}
+
+// readOutput reads one ffmpeg output and hands each access unit on.
+func (p *Plugin) readOutput(f io.Reader, idx int, isAudio bool, lastIn *atomic.Int64, emit func(*pb.Output) error) error {
+	r := &mpegts.Reader{R: bufio.NewReaderSize(f, 64<<10)}
+	if err := r.Initialize(); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil // ffmpeg ended before writing anything
+		}
+		return fmt.Errorf("ffenc: output %d: %w", idx, err)
+	}
+	r.OnDecodeError(func(error) {})
+	for _, t := range r.Tracks() {
+		switch t.Codec.(type) {
+		case *codecs.H264:
+			if isAudio {
+				continue
+			}
+			r.OnDataH264(t, func(pts, dts int64, au [][]byte) error {
+				ref := lastIn.Load()
+				return emit(&pb.Output{Rendition: int32(idx), Au: &pb.AccessUnit{
+					Codec: pb.Codec_CODEC_H264, Pts: unwrap(pts, ref), Dts: unwrap(dts, ref),
+					Key: h264.IsRandomAccess(au), Payload: au,
+				}})
+			})
+		case *codecs.MPEG4Audio:
+			if !isAudio {
+				continue
+			}
+			r.OnDataMPEG4Audio(t, func(pts int64, aus [][]byte) error {
+				base := unwrap(pts, lastIn.Load())
+				// 90 kHz → 48 kHz, rounded.
+				base48 := (base*16 + 15) / 30
+				for i, a := range aus {
+					err := emit(&pb.Output{Rendition: -1, Au: &pb.AccessUnit{
+						Codec: pb.Codec_CODEC_AAC, Pts: base48 + int64(i)*1024, Dts: base48 + int64(i)*1024,
+						Key: true, Payload: [][]byte{a},
+					}})
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+	}
+	for {
+		if err := r.Read(); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("ffenc: output %d: %w", idx, err)
+		}
+	}
+}
+
+// tailBuffer keeps the last 4 KiB of ffmpeg's stderr.
+type tailBuffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}

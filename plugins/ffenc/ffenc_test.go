@@ -1,0 +1,263 @@
+package ffenc_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
+	"github.com/hashicorp/go-plugin"
+	"go.uber.org/goleak"
+
+	"github.com/edgenode/edgenode/internal/media"
+	"github.com/edgenode/edgenode/plugins/ffenc"
+	pb "github.com/edgenode/edgenode/plugins/proto"
+	"github.com/edgenode/edgenode/plugins/shared"
+)
+
+func needFFmpeg(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not installed (scripts/deps.sh test installs it)")
+	}
+}
+
+// source makes secs seconds of H.264 baseline (IDR every second) + Opus
+// with ffmpeg; with change the second half is 320x180 instead of 640x360: a
+// new SPS at an IDR, as a publisher's resolution steps are.
+func source(t testing.TB, secs int, change bool) []*media.AccessUnit {
+	t.Helper()
+	if !change {
+		return part(t, secs, 0, "640x360")
+	}
+	return append(part(t, secs/2, 0, "640x360"), part(t, secs-secs/2, secs/2, "320x180")...)
+}
+
+func part(t testing.TB, secs, offset int, size string) []*media.AccessUnit {
+	args := []string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=" + size + ":rate=30",
+		"-f", "lavfi", "-i", "sine=f=440:sample_rate=48000", "-t", strconv.Itoa(secs),
+		"-c:v", "libx264", "-profile:v", "baseline", "-g", "30", "-keyint_min", "30",
+		"-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-ac", "2",
+		"-output_ts_offset", strconv.Itoa(offset), "-f", "mpegts", "-"}
+	out, err := exec.Command("ffmpeg", args...).Output()
+	if err != nil {
+		t.Fatalf("ffmpeg source: %v", err)
+	}
+	r := &mpegts.Reader{R: bytes.NewReader(out)}
+	if err := r.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	var aus []*media.AccessUnit
+	for _, tr := range r.Tracks() {
+		switch tr.Codec.(type) {
+		case *codecs.H264:
+			r.OnDataH264(tr, func(pts, dts int64, au [][]byte) error {
+				aus = append(aus, &media.AccessUnit{Codec: media.CodecH264, PTS: pts, DTS: dts, Key: h264.IsRandomAccess(au), Payload: au})
+				return nil
+			})
+		case *codecs.Opus:
+			r.OnDataOpus(tr, func(pts int64, pkts [][]byte) error {
+				p := pts * 8 / 15
+				for i, pk := range pkts {
+					aus = append(aus, &media.AccessUnit{Codec: media.CodecOpus, PTS: p + int64(i)*960, DTS: p + int64(i)*960, Key: true, Payload: [][]byte{pk}})
+				}
+				return nil
+			})
+		}
+	}
+	for r.Read() == nil {
+	}
+	return aus
+}
+
+func inProcess(t *testing.T, p shared.Encoder) *shared.Client {
+	t.Helper()
+	c, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{shared.PluginName: &shared.EncoderPlugin{Impl: p}})
+	t.Cleanup(func() { c.Close() })
+	raw, err := c.Dispense(shared.PluginName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw.(*shared.Client)
+}
+
+func TestProbeOnThisMachine(t *testing.T) {
+	needFFmpeg(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		prof ffenc.Profile
+		want string // substring of the reason when unavailable here
+		have func() bool
+	}{
+		{ffenc.X264(), "", func() bool { return true }},
+		{ffenc.VAAPI(), "/dev/dri", func() bool { return ffenc.VAAPIDevice() != "" }},
+		{ffenc.NVENC(), "nvidia", func() bool { _, err := exec.LookPath("nvidia-smi"); return err == nil }},
+	} {
+		c := inProcess(t, &ffenc.Plugin{Profile: tc.prof})
+		rep, err := c.Probe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: available=%v reason=%q encoder=%q test=%.0fms", rep.GetName(), rep.GetAvailable(), rep.GetReason(), rep.GetEncoder(), rep.GetTestEncodeMs())
+		if rep.GetName() != tc.prof.Name {
+			t.Errorf("name %q, want %q", rep.GetName(), tc.prof.Name)
+		}
+		if tc.want == "" {
+			if !rep.GetAvailable() {
+				t.Errorf("%s unavailable: %s", tc.prof.Name, rep.GetReason())
+			}
+			continue
+		}
+		if tc.have() {
+			t.Logf("%s hardware present here; not checking the unavailability reason", tc.prof.Name)
+			continue
+		}
+		if rep.GetAvailable() || !strings.Contains(strings.ToLower(rep.GetReason()), tc.want) {
+			t.Errorf("%s: available=%v reason %q, want unavailable mentioning %q", tc.prof.Name, rep.GetAvailable(), rep.GetReason(), tc.want)
+		}
+	}
+}
+
+type result struct {
+	video [][]*pb.AccessUnit // per rendition
+	audio []*pb.AccessUnit
+	err   error
+}
+
+func run(ctx context.Context, c *shared.Client, cfg *pb.Config, in []*media.AccessUnit) result {
+	s, err := c.Transcode(ctx, cfg)
+	if err != nil {
+		return result{err: err}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		for _, au := range in {
+			if err := s.Send(shared.FromMedia(au)); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- s.CloseSend()
+	}()
+	res := result{video: make([][]*pb.AccessUnit, len(cfg.GetRenditions()))}
+	for {
+		m, err := s.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			res.err = err
+			break
+		}
+		if o := m.GetOutput(); o != nil {
+			if o.GetRendition() < 0 {
+				res.audio = append(res.audio, o.GetAu())
+			} else {
+				res.video[o.GetRendition()] = append(res.video[o.GetRendition()], o.GetAu())
+			}
+		}
+	}
+	if err := <-errc; err != nil && res.err == nil {
+		res.err = err
+	}
+	return res
+}
+
+func ladder() *pb.Config {
+	return &pb.Config{
+		Renditions: []*pb.Rendition{
+			{Name: "360p", Width: 640, Height: 360, Bitrate: 600000},
+			{Name: "180p", Width: 320, Height: 180, Bitrate: 200000},
+		},
+		Audio: true, AudioSampleRate: 48000, AudioChannels: 2,
+	}
+}
+
+// TestTranscodeAlignsWithSource: every rendition has exactly the source's
+// frames, keyframes at exactly the source's keyframe PTS, a fixed size
+// through the source's resolution change, and AAC audio.
+func TestTranscodeAlignsWithSource(t *testing.T) {
+	needFFmpeg(t)
+	in := source(t, 4, true)
+	var srcPTS, srcKeys []int64
+	for _, au := range in {
+		if au.Codec == media.CodecH264 {
+			srcPTS = append(srcPTS, au.PTS)
+			if au.Key {
+				srcKeys = append(srcKeys, au.PTS)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := inProcess(t, &ffenc.Plugin{Profile: ffenc.X264()})
+	cfg := ladder()
+	res := run(ctx, c, cfg, in)
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	for i, r := range cfg.GetRenditions() {
+		var pts, keys []int64
+		for _, au := range res.video[i] {
+			pts = append(pts, au.GetPts())
+			if au.GetKey() {
+				keys = append(keys, au.GetPts())
+				var sps h264.SPS
+				if err := sps.Unmarshal(au.GetPayload()[0]); err != nil {
+					t.Fatalf("%s: keyframe does not start with an SPS: %v", r.GetName(), err)
+				}
+				if sps.Width() != int(r.GetWidth()) || sps.Height() != int(r.GetHeight()) {
+					t.Errorf("%s: keyframe at %d is %dx%d", r.GetName(), au.GetPts(), sps.Width(), sps.Height())
+				}
+			}
+			if au.GetDts() != au.GetPts() {
+				t.Fatalf("%s: PTS %d != DTS %d (B-frames?)", r.GetName(), au.GetPts(), au.GetDts())
+			}
+		}
+		if !slices.Equal(pts, srcPTS) {
+			t.Errorf("%s: %d frames, source %d; first %v vs %v", r.GetName(), len(pts), len(srcPTS), head(pts), head(srcPTS))
+		}
+		if !slices.Equal(keys, srcKeys) {
+			t.Errorf("%s: keyframes %v, source %v", r.GetName(), keys, srcKeys)
+		}
+	}
+	if len(res.audio) < 4*48000/1024-5 {
+		t.Fatalf("only %d AAC frames for 4 s", len(res.audio))
+	}
+	first, last := res.audio[0].GetPts(), res.audio[len(res.audio)-1].GetPts()
+	if d := first - in[0].PTS*48000/90000; d < -4800 || d > 4800 {
+		t.Errorf("AAC starts %d ticks away from the source", d)
+	}
+	if last-first < 3*48000 {
+		t.Errorf("AAC covers only %d ticks", last-first)
+	}
+}
+
+func head(s []int64) []int64 { return s[:min(5, len(s))] }
+
+func TestFaultInjectionFails(t *testing.T) {
+	needFFmpeg(t)
+	in := source(t, 2, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := inProcess(t, &ffenc.Plugin{Profile: ffenc.X264(), FailAfter: 10})
+	res := run(ctx, c, ladder(), in)
+	if res.err == nil || !strings.Contains(res.err.Error(), "fault injected") {
+		t.Fatalf("err = %v, want the injected fault", res.err)
+	}
+	_ = errors.Is
+}
+
+// TestMain checks for leaked goroutines once every test's cleanup ran (the
+// in-process gRPC servers stop in t.Cleanup).
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,0 +1,20 @@
+// Command x264 is the edgenode encoder plugin using ffmpeg's libx264.
+// The node starts it through hashicorp/go-plugin (see plugins/shared); it is
+// not meant to be run by hand. Build: go build -o bin/plugins/x264 ./plugins/x264
+package main
+
+import (
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/edgenode/edgenode/plugins/ffenc"
+	"github.com/edgenode/edgenode/plugins/shared"
+)
+
+func main() {
+	logger := hclog.New(&hclog.LoggerOptions{Name: "x264", Output: os.Stderr, JSONFormat: true, Level: hclog.Info})
+	p := &ffenc.Plugin{Profile: ffenc.X264(), Logger: logger}
+	ffenc.ApplyFaults(p)
+	shared.Serve(p, logger)
+}
