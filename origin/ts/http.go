@@ -1,0 +1,281 @@
+package ts
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgenode/edgenode/internal/hub"
+)
+
+// RegisterRoutes adds the legacy HLS routes:
+//
+//	GET /hls/{id}/master.m3u8            multivariant playlist
+//	GET /hls/{id}/{rendition}/index.m3u8 media playlist
+//	GET /hls/{id}/{rendition}/{file}     seg<n>.ts
+//	OPTIONS /hls/                        CORS preflight
+//
+// {id} is the hub stream id in decimal. GET patterns also answer HEAD.
+func (s *Server) RegisterRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /hls/{id}/master.m3u8", s.serveMaster)
+	mux.HandleFunc("GET /hls/{id}/{rendition}/index.m3u8", s.serveMedia)
+	mux.HandleFunc("GET /hls/{id}/{rendition}/{file}", s.serveSegment)
+	mux.HandleFunc("OPTIONS /hls/", servePreflight)
+}
+
+// statusOf maps the package's errors to HTTP status codes, in one place.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func cors(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Last-Modified, Age, Date")
+}
+
+func servePreflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	cors(h)
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) fail(w http.ResponseWriter, kind string, err error) {
+	code := statusOf(err)
+	h := w.Header()
+	cors(h)
+	// Apple HLS authoring spec / RFC 8216bis App. B.1: cache a failure
+	// about one target duration, so a CDN absorbs retries.
+	h.Set("Cache-Control", fmt.Sprintf("max-age=%d", max(1, int(s.cfg.SegmentDuration.Seconds()))))
+	http.Error(w, http.StatusText(code), code)
+	s.m.requests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
+}
+
+func parseID(r *http.Request) (uint64, error) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: stream %q", ErrNotFound, r.PathValue("id"))
+	}
+	return id, nil
+}
+
+// waitFirst waits (up to BlockTimeout) until r has a complete segment, so
+// that a player that starts with the publisher gets a playlist at once
+// instead of a 404 and a retry.
+func (s *Server) waitFirst(ctx context.Context, r *rendition) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.BlockTimeout)
+	defer cancel()
+	for {
+		r.mu.Lock()
+		n, live, ch := len(r.segs), r.live, r.changed
+		r.mu.Unlock()
+		if n > 0 {
+			return nil
+		}
+		if !live {
+			return fmt.Errorf("%w: no segment yet", ErrNotFound)
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: no segment yet", ErrNotFound)
+		}
+	}
+}
+
+func (s *Server) serveMaster(w http.ResponseWriter, req *http.Request) {
+	id, err := parseID(req)
+	if err != nil {
+		s.fail(w, "master", err)
+		return
+	}
+	rs := s.renditions(id)
+	if len(rs) == 0 {
+		s.fail(w, "master", fmt.Errorf("%w: stream %d", ErrNotFound, id))
+		return
+	}
+	// Wait for the first segment of the first rendition that gets one.
+	ctx, cancel := context.WithTimeout(req.Context(), s.cfg.BlockTimeout)
+	defer cancel()
+	for {
+		var vs []variant
+		var waits []<-chan struct{}
+		anyLive := false
+		for _, r := range rs {
+			r.mu.Lock()
+			v := variant{name: r.key.Rendition, codecs: joinCodecs(r.codecs, r.audio),
+				width: r.width, height: r.height, fps: r.fps, hasSegment: len(r.segs) > 0}
+			v.peak, v.avg = bandwidth(r.listedLocked())
+			anyLive = anyLive || r.live
+			waits = append(waits, r.changed)
+			r.mu.Unlock()
+			if v.hasSegment && v.codecs != "" {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) > 0 {
+			sortVariants(vs)
+			s.writePlaylist(w, req, "master", renderMaster(vs), false)
+			return
+		}
+		if !anyLive {
+			s.fail(w, "master", fmt.Errorf("%w: stream %d has no segment", ErrNotFound, id))
+			return
+		}
+		select {
+		case <-waits[0]:
+		case <-time.After(100 * time.Millisecond): // any rendition may change
+		case <-ctx.Done():
+			s.fail(w, "master", fmt.Errorf("%w: stream %d has no segment yet", ErrNotFound, id))
+			return
+		}
+	}
+}
+
+func joinCodecs(v, a string) string {
+	if v == "" {
+		return a
+	}
+	if a == "" {
+		return v
+	}
+	return v + "," + a
+}
+
+// sortVariants orders by peak bandwidth, highest first; the source
+// rendition first among equals.
+func sortVariants(vs []variant) {
+	slices.SortStableFunc(vs, func(a, b variant) int {
+		if a.peak != b.peak {
+			return b.peak - a.peak
+		}
+		if a.name == hub.Source {
+			return -1
+		}
+		if b.name == hub.Source {
+			return 1
+		}
+		return strings.Compare(a.name, b.name)
+	})
+}
+
+func (s *Server) serveMedia(w http.ResponseWriter, req *http.Request) {
+	id, err := parseID(req)
+	if err != nil {
+		s.fail(w, "media", err)
+		return
+	}
+	r, ok := s.lookup(id, req.PathValue("rendition"))
+	if !ok {
+		s.fail(w, "media", fmt.Errorf("%w: rendition", ErrNotFound))
+		return
+	}
+	if err := s.waitFirst(req.Context(), r); err != nil {
+		s.fail(w, "media", err)
+		return
+	}
+	r.mu.Lock()
+	body := renderMedia(r.listedLocked(), s.cfg.SegmentDuration, r.ended)
+	ended := r.ended
+	r.mu.Unlock()
+	s.writePlaylist(w, req, "media", body, ended)
+}
+
+// writePlaylist sends a playlist: gzip when accepted (RFC 8216bis App.
+// B.1), strong ETag of the content, Cache-Control half a target duration
+// while live.
+func (s *Server) writePlaylist(w http.ResponseWriter, req *http.Request, kind, body string, ended bool) {
+	h := w.Header()
+	cors(h)
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h.Set("Vary", "Accept-Encoding")
+	maxAge := max(1, int(s.cfg.SegmentDuration.Seconds()/2))
+	if ended {
+		maxAge = int(s.cfg.Linger.Seconds())
+	}
+	h.Set("Cache-Control", fmt.Sprintf("max-age=%d", maxAge))
+	sum := sha256.Sum256([]byte(body))
+	etag := hex.EncodeToString(sum[:12])
+	data := []byte(body)
+	if acceptsGzip(req) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		_, _ = zw.Write(data)
+		_ = zw.Close()
+		data = buf.Bytes()
+		etag += "-gz"
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", `"`+etag+`"`)
+	s.m.requests.WithLabelValues(kind, "200").Inc()
+	http.ServeContent(w, req, "", time.Time{}, bytes.NewReader(data))
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) serveSegment(w http.ResponseWriter, req *http.Request) {
+	id, err := parseID(req)
+	if err != nil {
+		s.fail(w, "segment", err)
+		return
+	}
+	seq, ok := parseSegmentName(req.PathValue("file"))
+	if !ok {
+		s.fail(w, "segment", fmt.Errorf("%w: file %q", ErrNotFound, req.PathValue("file")))
+		return
+	}
+	r, ok := s.lookup(id, req.PathValue("rendition"))
+	if !ok {
+		s.fail(w, "segment", fmt.Errorf("%w: rendition", ErrNotFound))
+		return
+	}
+	var seg *segment
+	r.mu.Lock()
+	for _, sg := range r.segs {
+		if sg.seq == seq {
+			seg = sg
+			break
+		}
+	}
+	r.mu.Unlock()
+	if seg == nil {
+		s.fail(w, "segment", fmt.Errorf("%w: segment %d", ErrNotFound, seq))
+		return
+	}
+	h := w.Header()
+	cors(h)
+	h.Set("Content-Type", "video/mp2t")
+	// Complete segments never change (numbers are never reused, also
+	// across restarts): RFC 8216bis App. B.1 long caching.
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("ETag", fmt.Sprintf(`"ts-%d-%s-%d-%d"`, id, r.key.Rendition, seq, len(seg.data)))
+	s.m.requests.WithLabelValues("segment", "200").Inc()
+	http.ServeContent(w, req, "", seg.done, bytes.NewReader(seg.data))
+}
