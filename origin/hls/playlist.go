@@ -1,0 +1,218 @@
+package hls
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgenode/edgenode/origin/cmaf"
+)
+
+// Report is the position of another rendition for EXT-X-RENDITION-REPORT.
+type Report struct {
+	URI      string
+	LastMSN  uint64
+	LastPart int // -1: no parts
+}
+
+// MediaOptions tune MediaPlaylist.
+type MediaOptions struct {
+	// Prefix of media URIs relative to the playlist ("video/").
+	Prefix string
+	// PartHoldBack (0: 3 × part target).
+	PartHoldBack time.Duration
+	// Skip: produce a delta update (§6.2.5.1).
+	Skip bool
+	// Reports of the other renditions.
+	Reports []Report
+}
+
+// TargetDuration is EXT-X-TARGETDURATION in seconds for s.
+func TargetDuration(s cmaf.Snapshot) int {
+	td := int(math.Ceil(s.Info.MaxSegment.Seconds()))
+	for _, sg := range s.Segments {
+		// §4.4.3.1: every EXTINF rounded to the nearest integer ≤ TD.
+		if d := int(math.Round(sg.Duration.Seconds())); sg.Complete && d > td {
+			td = d
+		}
+	}
+	if s.Info.SegmentTarget > 0 {
+		if d := int(math.Ceil(s.Info.SegmentTarget.Seconds())); d > td {
+			td = d
+		}
+	}
+	return max(td, 1)
+}
+
+func secs(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', 5, 64)
+}
+
+// LastPart returns the position of the last complete part in s.
+func LastPart(s cmaf.Snapshot) (msn uint64, part int, ok bool) {
+	for i := len(s.Segments) - 1; i >= 0; i-- {
+		if n := len(s.Segments[i].Parts); n > 0 {
+			return s.Segments[i].MSN, n - 1, true
+		}
+	}
+	return 0, 0, false
+}
+
+// ServerControl is the EXT-X-SERVER-CONTROL value; identical in every
+// media playlist of a stream because it only depends on the config
+// (App. B.1).
+func ServerControl(td int, partTarget, holdBack time.Duration) string {
+	if holdBack < 3*partTarget {
+		holdBack = 3 * partTarget // §4.4.3.8: at least 3 × PART-TARGET
+	}
+	// §4.4.3.8: CAN-SKIP-UNTIL at least 6 × target duration.
+	return fmt.Sprintf("CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=%d.0,PART-HOLD-BACK=%s", 6*td, strconv.FormatFloat(holdBack.Seconds(), 'f', 3, 64))
+}
+
+// MediaPlaylist renders an LL-HLS media playlist of s.
+func MediaPlaylist(s cmaf.Snapshot, o MediaOptions) []byte {
+	var b strings.Builder
+	td := TargetDuration(s)
+	pt := s.Info.PartTarget
+	b.WriteString("#EXTM3U\n")
+	// EXT-X-SKIP needs version 9 (§4.4.5.2); EXT-X-MAP with fMP4 ≥ 6.
+	b.WriteString("#EXT-X-VERSION:9\n")
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", td)
+	fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:%s\n", ServerControl(td, pt, o.PartHoldBack))
+	// §4.4.3.7: PART-INF whenever parts exist.
+	fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%s\n", strconv.FormatFloat(pt.Seconds(), 'f', 3, 64))
+	segs := s.Segments
+	if len(segs) == 0 {
+		fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", s.NextMSN)
+	} else {
+		fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", segs[0].MSN)
+		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", segs[0].DiscontinuitySeq)
+	}
+	// Complete segments only appear with EXTINF; the open one only as
+	// parts.
+	skip := 0
+	if o.Skip {
+		// §6.2.5.1: skip the segments that start more than CAN-SKIP-UNTIL
+		// before the end of the playlist.
+		var fromEnd time.Duration
+		boundary := time.Duration(6*td) * time.Second
+		for i := len(segs) - 1; i >= 0; i-- {
+			fromEnd += segs[i].Duration
+			if fromEnd > boundary {
+				// Segments [0, i] are at least partly beyond the boundary;
+				// skip the ones entirely beyond it.
+				skip = i
+				break
+			}
+		}
+		for skip > 0 && !segs[skip-1].Complete {
+			skip--
+		}
+		if skip > 0 {
+			fmt.Fprintf(&b, "#EXT-X-SKIP:SKIPPED-SEGMENTS=%d\n", skip)
+		}
+	}
+	// Parts are listed for the segments in the last 3 target durations
+	// (§4.4.4.9: older parts may be removed).
+	partsFrom := len(segs)
+	var acc time.Duration
+	for i := len(segs) - 1; i >= 0; i-- {
+		partsFrom = i
+		acc += segs[i].Duration
+		if acc >= time.Duration(3*td)*time.Second {
+			break
+		}
+	}
+	var lastInit uint64
+	for i := skip; i < len(segs); i++ {
+		sg := segs[i]
+		if sg.Discontinuity && i > 0 {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
+		if i == skip || sg.InitID != lastInit {
+			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s%s\"\n", o.Prefix, cmaf.InitName(sg.InitID))
+			lastInit = sg.InitID
+		}
+		// App. B.1: PROGRAM-DATE-TIME on every segment.
+		fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", sg.Wall.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+		if i >= partsFrom {
+			for _, p := range sg.Parts {
+				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%s,URI=\"%s%s\"", secs(p.Duration), o.Prefix, cmaf.PartName(sg.MSN, p.Index))
+				if p.Independent {
+					b.WriteString(",INDEPENDENT=YES")
+				}
+				b.WriteByte('\n')
+			}
+		}
+		if sg.Complete {
+			fmt.Fprintf(&b, "#EXTINF:%s,\n%s%s\n", secs(sg.Duration), o.Prefix, cmaf.SegmentName(sg.MSN))
+		}
+	}
+	if !s.Ended {
+		// §6.2.6: hint the part being written; its request is held and
+		// answered as soon as it is complete.
+		fmt.Fprintf(&b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"%s%s\"\n", o.Prefix, cmaf.PartName(s.NextMSN, s.NextPart))
+	}
+	for _, r := range o.Reports {
+		// App. B.1 / §4.4.5.4: where every other rendition is.
+		if r.LastPart >= 0 {
+			fmt.Fprintf(&b, "#EXT-X-RENDITION-REPORT:URI=\"%s\",LAST-MSN=%d,LAST-PART=%d\n", r.URI, r.LastMSN, r.LastPart)
+		} else {
+			fmt.Fprintf(&b, "#EXT-X-RENDITION-REPORT:URI=\"%s\",LAST-MSN=%d\n", r.URI, r.LastMSN)
+		}
+	}
+	if s.Ended {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
+	return []byte(b.String())
+}
+
+// Variant is one video rendition of the multivariant playlist.
+type Variant struct {
+	URI        string
+	Video      cmaf.TrackInfo
+	Audio      *cmaf.TrackInfo // nil: no audio
+	AudioURI   string
+	AudioGroup string
+	Name       string
+	// Bandwidth and AverageBandwidth in bit/s of video+audio.
+	Bandwidth, AverageBandwidth int
+}
+
+// Multivariant renders the multivariant playlist. Audio is a separate
+// rendition group per variant (EXT-X-MEDIA TYPE=AUDIO) because each
+// rendition carries its own audio track (the transcoder's renditions have
+// AAC, the source Opus).
+func Multivariant(vs []Variant) []byte {
+	var b strings.Builder
+	b.WriteString("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	for _, v := range vs {
+		if v.Audio == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=\"%s\"\n",
+			v.AudioGroup, v.Name, max(v.Audio.Channels, 1), v.AudioURI)
+	}
+	for _, v := range vs {
+		codecs := v.Video.Codec
+		if v.Audio != nil {
+			codecs += "," + v.Audio.Codec
+		}
+		fr := v.Video.FrameRate
+		if fr <= 0 {
+			fr = 30
+		}
+		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=\"%s\"", v.Bandwidth, v.AverageBandwidth, codecs)
+		if v.Video.Width > 0 {
+			fmt.Fprintf(&b, ",RESOLUTION=%dx%d", v.Video.Width, v.Video.Height)
+		}
+		fmt.Fprintf(&b, ",FRAME-RATE=%.3f", fr)
+		if v.Audio != nil {
+			fmt.Fprintf(&b, ",AUDIO=\"%s\"", v.AudioGroup)
+		}
+		fmt.Fprintf(&b, "\n%s\n", v.URI)
+	}
+	return []byte(b.String())
+}

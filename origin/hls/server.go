@@ -1,0 +1,371 @@
+// Package hls serves the CMAF tracks of origin/cmaf as Low-Latency HLS
+// (draft-pantos-hls-rfc8216bis): a multivariant playlist per stream and a
+// media playlist per track, with parts, preload hints, blocking reloads,
+// delta updates, rendition reports and PROGRAM-DATE-TIME.
+//
+// URLs (all under /cmaf/{id}/):
+//
+//	master.m3u8                   multivariant playlist
+//	{rendition}/video.m3u8        video media playlist
+//	{rendition}/audio.m3u8        audio media playlist (EXT-X-MEDIA group)
+//	{rendition}/{kind}/{file}     init, segments, parts (origin/cmaf)
+//
+// Audio is not muxed: every rendition has its own audio group with one
+// rendition (its own audio track), so that the same CMAF tracks serve
+// DASH adaptation sets and HLS.
+package hls
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgenode/edgenode/origin/cmaf"
+)
+
+// Server serves LL-HLS playlists. Safe for concurrent use.
+type Server struct {
+	cfg Config
+	reg *cmaf.Registry
+	log *slog.Logger
+
+	requests *prometheus.CounterVec
+	blocked  prometheus.Gauge
+}
+
+// New returns a Server over reg. metrics may be nil.
+func New(cfg Config, reg *cmaf.Registry, log *slog.Logger, metrics prometheus.Registerer) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 3 * time.Second
+	}
+	s := &Server{
+		cfg: cfg, reg: reg, log: log,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "edgenode", Subsystem: "hls", Name: "playlist_requests_total",
+			Help: "LL-HLS playlist requests by kind and status code.",
+		}, []string{"kind", "code"}),
+		blocked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "edgenode", Subsystem: "hls", Name: "blocked_requests",
+			Help: "Playlist requests currently held by blocking reload.",
+		}),
+	}
+	if metrics != nil {
+		for _, c := range []prometheus.Collector{s.requests, s.blocked} {
+			if err := metrics.Register(c); err != nil {
+				return nil, fmt.Errorf("hls: metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// RegisterRoutes mounts the playlist routes.
+func (s *Server) RegisterRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /cmaf/{id}/master.m3u8", s.serveMaster)
+	mux.HandleFunc("OPTIONS /cmaf/{id}/master.m3u8", cmaf.Preflight)
+	mux.HandleFunc("GET /cmaf/{id}/{rendition}/{playlist}", s.serveMedia)
+	mux.HandleFunc("OPTIONS /cmaf/{id}/{rendition}/{playlist}", cmaf.Preflight)
+}
+
+// waitStart waits until every track of st has a part, or the timeout.
+func (s *Server) waitStart(ctx context.Context, tracks func() []*cmaf.Track) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	defer cancel()
+	for {
+		ready := true
+		var ch <-chan struct{}
+		ts := tracks()
+		if len(ts) == 0 {
+			return false
+		}
+		for _, t := range ts {
+			snap := t.Snapshot()
+			if _, _, ok := LastPart(snap); !ok {
+				ready = false
+				ch = t.Changed()
+				break
+			}
+		}
+		if ready {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-ch:
+		}
+	}
+}
+
+func (s *Server) fail(w http.ResponseWriter, kind string, code int, cache string, msg string) {
+	s.requests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
+	w.Header().Set("Cache-Control", cache)
+	http.Error(w, msg, code)
+}
+
+func maxAge(d time.Duration) string {
+	ms := d.Milliseconds()
+	sec := max((ms+500)/1000, 1)
+	return fmt.Sprintf("public, max-age=%d", sec)
+}
+
+func (s *Server) serveMaster(w http.ResponseWriter, r *http.Request) {
+	cmaf.SetCORS(w.Header())
+	id, ok := cmaf.ParseStreamID(r.PathValue("id"))
+	if !ok {
+		s.fail(w, "master", http.StatusNotFound, maxAge(time.Second), "no such stream")
+		return
+	}
+	st, ok := s.reg.Stream(id)
+	if !ok || !s.waitStart(r.Context(), func() []*cmaf.Track {
+		var ts []*cmaf.Track
+		for _, rd := range st.Renditions() {
+			ts = append(ts, rd.Tracks()...)
+		}
+		return ts
+	}) {
+		s.fail(w, "master", http.StatusNotFound, maxAge(time.Second), "no such stream")
+		return
+	}
+	var vs []Variant
+	for _, rd := range st.Renditions() {
+		v := Variant{Name: rd.Name, AudioGroup: "a-" + rd.Name}
+		if rd.Video != nil {
+			v.URI = rd.Name + "/video.m3u8"
+			v.Video = rd.Video.Info()
+			v.Bandwidth, v.AverageBandwidth = bandwidth(rd.Video)
+		} else {
+			v.URI = rd.Name + "/audio.m3u8"
+		}
+		if rd.Audio != nil {
+			ai := rd.Audio.Info()
+			if rd.Video == nil {
+				v.Video = ai
+			} else {
+				v.Audio = &ai
+				v.AudioURI = rd.Name + "/audio.m3u8"
+			}
+			pb, ab := bandwidth(rd.Audio)
+			v.Bandwidth += pb
+			v.AverageBandwidth += ab
+		}
+		vs = append(vs, v)
+	}
+	s.write(w, r, "master", Multivariant(vs), maxAge(time.Second), time.Time{})
+}
+
+// bandwidth is the peak and average bit rate of t, with headroom on the
+// peak (App. B.1: measured peak must stay under 125 % of BANDWIDTH); before
+// the first complete segment it is estimated from the parts so far.
+func bandwidth(t *cmaf.Track) (peak, avg int) {
+	snap := t.Snapshot()
+	peak, avg = snap.Info.PeakBandwidth, snap.Info.AvgBandwidth
+	if peak == 0 {
+		var size int
+		var d time.Duration
+		for _, sg := range snap.Segments {
+			for _, p := range sg.Parts {
+				size += len(p.Data)
+				d += p.Duration
+			}
+		}
+		if d > 0 {
+			peak = int(float64(size*8) / d.Seconds())
+		}
+		if peak == 0 {
+			peak = 128000
+		}
+		avg = peak
+	}
+	return peak * 5 / 4, avg
+}
+
+// query holds the parsed _HLS_ parameters.
+type query struct {
+	msn      uint64
+	part     int // -1 when absent
+	blocking bool
+	skip     bool
+}
+
+// parseQuery applies §6.2.5.2 / §6.2.5.1 syntax rules.
+func parseQuery(r *http.Request) (query, error) {
+	q := query{part: -1}
+	v := r.URL.Query()
+	msn, hasMSN := v["_HLS_msn"]
+	part, hasPart := v["_HLS_part"]
+	if hasPart && !hasMSN {
+		// §6.2.5.2: _HLS_part without _HLS_msn is a client error.
+		return q, fmt.Errorf("%w: _HLS_part without _HLS_msn", ErrBadRequest)
+	}
+	if hasMSN {
+		n, err := strconv.ParseUint(msn[0], 10, 64)
+		if err != nil {
+			return q, fmt.Errorf("%w: _HLS_msn %q", ErrBadRequest, msn[0])
+		}
+		q.msn, q.blocking = n, true
+	}
+	if hasPart {
+		n, err := strconv.ParseUint(part[0], 10, 31)
+		if err != nil {
+			return q, fmt.Errorf("%w: _HLS_part %q", ErrBadRequest, part[0])
+		}
+		q.part = int(n)
+	}
+	switch sk := v.Get("_HLS_skip"); sk {
+	case "":
+	case "YES", "v2":
+		q.skip = true
+	default:
+		return q, fmt.Errorf("%w: _HLS_skip %q", ErrBadRequest, sk)
+	}
+	return q, nil
+}
+
+func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
+	cmaf.SetCORS(w.Header())
+	id, ok := cmaf.ParseStreamID(r.PathValue("id"))
+	name := r.PathValue("playlist")
+	kindName, isPl := strings.CutSuffix(name, ".m3u8")
+	kind, okKind := cmaf.ParseKind(kindName)
+	q, qerr := parseQuery(r)
+	notFoundCache := maxAge(time.Second)
+	if q.blocking {
+		notFoundCache = maxAge(4 * time.Second) // App. B.1: 404 of a blocking request 4 × TD
+	}
+	if !ok || !isPl || !okKind {
+		s.fail(w, "media", http.StatusNotFound, notFoundCache, "not found")
+		return
+	}
+	rendition := r.PathValue("rendition")
+	t, ok := s.reg.Lookup(id, rendition, kind)
+	if !ok {
+		s.fail(w, "media", http.StatusNotFound, notFoundCache, "not found")
+		return
+	}
+	if qerr != nil {
+		s.fail(w, "media", http.StatusBadRequest, "no-store", qerr.Error())
+		return
+	}
+	if !s.waitStart(r.Context(), func() []*cmaf.Track { return []*cmaf.Track{t} }) {
+		s.fail(w, "media", http.StatusNotFound, notFoundCache, "no media yet")
+		return
+	}
+	snap := t.Snapshot()
+	td := time.Duration(TargetDuration(snap)) * time.Second
+	// §6.2.5.2: ignore blocking parameters once the playlist has ENDLIST.
+	if q.blocking && !snap.Ended {
+		timeout := s.cfg.BlockTimeout
+		if timeout == 0 {
+			timeout = 3 * td // §6.2.5.2: 503 after 3 × target duration
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		s.blocked.Inc()
+		err := t.Wait(ctx, q.msn, q.part)
+		s.blocked.Dec()
+		cancel()
+		switch {
+		case err == nil, errors.Is(err, cmaf.ErrEnded):
+		case errors.Is(err, cmaf.ErrTooFar):
+			// §6.2.5.2: more than two segments ahead → 400 at once.
+			s.fail(w, "media", http.StatusBadRequest, "no-store", "_HLS_msn too far in the future")
+			return
+		case r.Context().Err() != nil:
+			return // client gone
+		default:
+			s.fail(w, "media", http.StatusServiceUnavailable, "no-store", "blocked too long")
+			return
+		}
+		snap = t.Snapshot()
+	}
+	body := MediaPlaylist(snap, MediaOptions{
+		Prefix:       kind.String() + "/",
+		PartHoldBack: s.cfg.PartHoldBack,
+		Skip:         q.skip,
+		Reports:      s.reports(id, rendition, kind),
+	})
+	cache := maxAge(td / 2) // App. B.1: non-blocking 0.5 × TD
+	if q.blocking {
+		cache = maxAge(6 * td) // App. B.1: blocking responses 6 × TD
+	}
+	var mod time.Time
+	if n := len(snap.Segments); n > 0 {
+		if p := snap.Segments[n-1].Parts; len(p) > 0 {
+			mod = p[len(p)-1].Done
+		}
+	}
+	s.write(w, r, "media", body, cache, mod)
+}
+
+// reports lists the other media playlists of the stream.
+func (s *Server) reports(id uint64, self string, kind cmaf.Kind) []Report {
+	st, ok := s.reg.Stream(id)
+	if !ok {
+		return nil
+	}
+	var out []Report
+	for _, rd := range st.Renditions() {
+		for _, t := range rd.Tracks() {
+			if rd.Name == self && t.Kind() == kind {
+				continue
+			}
+			snap := t.Snapshot()
+			msn, part, ok := LastPart(snap)
+			if !ok {
+				continue
+			}
+			out = append(out, Report{URI: "../" + rd.Name + "/" + t.Kind().String() + ".m3u8", LastMSN: msn, LastPart: part})
+		}
+	}
+	return out
+}
+
+// write sends a playlist with ETag, Last-Modified, gzip when accepted
+// (App. B.1) and the given Cache-Control.
+func (s *Server) write(w http.ResponseWriter, r *http.Request, kind string, body []byte, cache string, mod time.Time) {
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h.Set("Cache-Control", cache)
+	h.Set("Vary", "Accept-Encoding")
+	tag := fmt.Sprintf(`"%x-%d"`, crc32.ChecksumIEEE(body), len(body))
+	gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
+	if gz {
+		tag = tag[:len(tag)-1] + `-gz"`
+	}
+	h.Set("ETag", tag)
+	if !mod.IsZero() {
+		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == tag {
+		s.requests.WithLabelValues(kind, "304").Inc()
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if gz {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		body = buf.Bytes()
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	s.requests.WithLabelValues(kind, "200").Inc()
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
