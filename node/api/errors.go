@@ -90,4 +90,3 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 type errorBody struct {
 	Error string `json:"error"`
 }
-
