@@ -289,3 +289,5 @@ func TestSegmentsPlaylistsFFprobe(t *testing.T) {
 		_ = sc.Text()
 	}
 }
+
+func tsConfigShortGrace() ts.Config { return ts.Config{Grace: 500 * time.Millisecond} }
