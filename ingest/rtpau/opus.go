@@ -11,7 +11,8 @@ import (
 
 // Opus depacketizes an Opus RTP stream (RFC 7587): one access unit per
 // packet, PTS = DTS = the RTP timestamp through Clock (48 kHz, §4.1), Key
-// always true. Padding-only packets are dropped; a packet whose timestamp
+// always true. Padding-only packets are dropped; packets whose TOC is
+// invalid (OpusDuration) are dropped with ErrMalformed; a packet whose timestamp
 // does not advance is dropped with ErrTimestamp so that DTS never goes
 // backwards. Push must be called from one goroutine; Stats may be called
 // concurrently.
@@ -61,6 +62,10 @@ func (o *Opus) Push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 		o.stats.update(func(s *Stats) { s.Padding++ })
 		return nil, nil
 	}
+	if _, err := OpusDuration(p.Payload); err != nil {
+		o.stats.update(func(s *Stats) { s.Dropped++; s.Errors++ })
+		return nil, err
+	}
 	ticks := o.clock.Ticks(p.Timestamp)
 	if o.have && ticks <= o.last {
 		o.stats.update(func(s *Stats) { s.Dropped++; s.Errors++ })
@@ -77,4 +82,47 @@ func (o *Opus) Push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 	}
 	o.stats.frame(ticks, len(p.Payload), false)
 	return []*media.AccessUnit{au}, nil
+}
+
+// opusFrameSamples is the frame size at 48 kHz of each TOC configuration
+// (RFC 6716 §3.1 table 2).
+var opusFrameSamples = [32]int{
+	480, 960, 1920, 2880, // SILK NB 10, 20, 40, 60 ms
+	480, 960, 1920, 2880, // SILK MB
+	480, 960, 1920, 2880, // SILK WB
+	480, 960, // Hybrid SWB 10, 20 ms
+	480, 960, // Hybrid FB
+	120, 240, 480, 960, // CELT NB 2.5, 5, 10, 20 ms
+	120, 240, 480, 960, // CELT WB
+	120, 240, 480, 960, // CELT SWB
+	120, 240, 480, 960, // CELT FB
+}
+
+// OpusDuration returns the duration in 48 kHz samples of one Opus packet
+// from its TOC byte and frame count (RFC 6716 §3.1, §3.2.5: at most
+// 120 ms).
+func OpusDuration(pkt []byte) (int, error) {
+	if len(pkt) == 0 {
+		return 0, fmt.Errorf("%w: empty Opus packet", ErrMalformed)
+	}
+	per := opusFrameSamples[pkt[0]>>3]
+	var frames int
+	switch pkt[0] & 3 {
+	case 0:
+		frames = 1
+	case 1, 2:
+		frames = 2
+	default:
+		if len(pkt) < 2 {
+			return 0, fmt.Errorf("%w: Opus code 3 packet without frame count", ErrMalformed)
+		}
+		frames = int(pkt[1] & 0x3f)
+		if frames == 0 {
+			return 0, fmt.Errorf("%w: Opus code 3 packet with 0 frames", ErrMalformed)
+		}
+	}
+	if d := per * frames; d <= 5760 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%w: Opus packet longer than 120 ms", ErrMalformed)
 }
