@@ -196,8 +196,8 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	writeSeeds(t, "FuzzReorder", reorder)
 
 	writeSeeds(t, "FuzzOpus", [][]byte{
-		packets(rp(65535, 0xffffff00, false, []byte{0xfc, 1, 2}), rp(0, 0xffffff00+960, false, []byte{0x78, 1}),
-			rp(2, 0xffffff00+1920, false, []byte{0x83, 0x30}), rp(3, 0, false, nil), rp(4, 5000, false, []byte{0x03})),
+		packets(rp(65535, 0xffffff00, false, []byte{0xfc, 1, 2}), rp(0, 0xffffff00+96, false, []byte{0x78, 1}),
+			rp(2, 0xffffff00+192, false, []byte{0x83, 0x30}), rp(3, 0, false, nil), rp(4, 5000, false, []byte{0x03})),
 	})
 }
 
