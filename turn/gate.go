@@ -3,6 +3,7 @@ package turn
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -140,7 +141,7 @@ func (c *gatedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			return n, addr, err
 		}
 		reply := func(b []byte) error { _, err := c.PacketConn.WriteTo(b, addr); return err }
-		if c.s.inspect(p[:n], addr, reply) == pass {
+		if c.s.inspect(p[:n:n], addr, reply) == pass {
 			return n, addr, nil
 		}
 	}
@@ -241,10 +242,13 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 	for {
 		n, ok, err := frameLen(c.buf)
 		if err != nil {
+			c.l.s.log.Debug("turn: bad stream frame", "client", c.Conn.RemoteAddr().String(), "head", fmt.Sprintf("% x", c.buf[:min(len(c.buf), 24)]))
 			return 0, err
 		}
 		if ok {
-			frame := c.buf[:n]
+			// Cap the frame: stun's MessageIntegrity.Check appends the HMAC
+			// it computes past len(Raw), which would overwrite the next frame.
+			frame := c.buf[:n:n]
 			c.buf = c.buf[n:]
 			reply := func(b []byte) error { _, err := c.Conn.Write(b); return err }
 			if c.l.s.inspect(frame, c.Conn.RemoteAddr(), reply) == handled {
