@@ -90,7 +90,9 @@ func (p *Packager) load() {
 	}
 	b, err := p.state.GetState(stateComponent, p.stateKey())
 	if err != nil {
-		p.log.Warn("origin: cannot read numbering state", "err", err)
+		// The node's store reports a missing key as an error wrapping its
+		// ErrNotFound: a first publish. Start at 1 either way.
+		p.log.Debug("origin: no numbering state, starting at 1", "err", err)
 		return
 	}
 	if b == nil {
@@ -747,11 +749,7 @@ func (w *writer) statsLocked() {
 		t.info.AvgBandwidth = int(float64(bytes*8) / w.dur(ticks).Seconds())
 	}
 	t.info.PeakBandwidth = peak
-	md := max(longest, w.p.cfg.SegmentDuration)
-	t.info.MaxSegment = md.Round(time.Second)
-	if t.info.MaxSegment < md {
-		t.info.MaxSegment += time.Second
-	}
+	t.info.MaxSegment = longest
 }
 
 // sampleCount reads the trun sample count of a part made by marshalPart.

@@ -120,8 +120,7 @@ type TrackInfo struct {
 	PeakBandwidth, AvgBandwidth int
 	// PartTarget and SegmentTarget from the config.
 	PartTarget, SegmentTarget time.Duration
-	// MaxSegment is the longest complete segment of the window, rounded up
-	// to whole seconds: the HLS EXT-X-TARGETDURATION.
+	// MaxSegment is the longest complete segment of the window.
 	MaxSegment time.Duration
 }
 

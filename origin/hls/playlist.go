@@ -31,19 +31,22 @@ type MediaOptions struct {
 
 // TargetDuration is EXT-X-TARGETDURATION in seconds for s.
 func TargetDuration(s cmaf.Snapshot) int {
-	td := int(math.Ceil(s.Info.MaxSegment.Seconds()))
+	// The configured segment duration rounded up, so that every playlist
+	// of a stream has the same value; raised only when a segment was
+	// longer (no IDR in time): §4.4.3.1, every EXTINF rounded to the
+	// nearest integer ≤ TD.
+	td := ConfiguredTD(s.Info.SegmentTarget)
 	for _, sg := range s.Segments {
-		// §4.4.3.1: every EXTINF rounded to the nearest integer ≤ TD.
 		if d := int(math.Round(sg.Duration.Seconds())); sg.Complete && d > td {
 			td = d
 		}
 	}
-	if s.Info.SegmentTarget > 0 {
-		if d := int(math.Ceil(s.Info.SegmentTarget.Seconds())); d > td {
-			td = d
-		}
-	}
-	return max(td, 1)
+	return td
+}
+
+// ConfiguredTD is the target duration (s) the segment duration asks for.
+func ConfiguredTD(segment time.Duration) int {
+	return max(int(math.Ceil(segment.Seconds())), 1)
 }
 
 func secs(d time.Duration) string {
@@ -80,7 +83,7 @@ func MediaPlaylist(s cmaf.Snapshot, o MediaOptions) []byte {
 	// EXT-X-SKIP needs version 9 (§4.4.5.2); EXT-X-MAP with fMP4 ≥ 6.
 	b.WriteString("#EXT-X-VERSION:9\n")
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", td)
-	fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:%s\n", ServerControl(td, pt, o.PartHoldBack))
+	fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:%s\n", ServerControl(ConfiguredTD(s.Info.SegmentTarget), pt, o.PartHoldBack))
 	// §4.4.3.7: PART-INF whenever parts exist.
 	fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%s\n", strconv.FormatFloat(pt.Seconds(), 'f', 3, 64))
 	segs := s.Segments

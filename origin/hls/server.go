@@ -80,7 +80,8 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("OPTIONS /cmaf/{id}/{rendition}/{playlist}", cmaf.Preflight)
 }
 
-// waitStart waits until every track of st has a part, or the timeout.
+// waitStart waits until every track has a complete segment (players and
+// parsers expect at least one EXTINF), or the timeout.
 func (s *Server) waitStart(ctx context.Context, tracks func() []*cmaf.Track) bool {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
 	defer cancel()
@@ -93,7 +94,7 @@ func (s *Server) waitStart(ctx context.Context, tracks func() []*cmaf.Track) boo
 		}
 		for _, t := range ts {
 			snap := t.Snapshot()
-			if _, _, ok := LastPart(snap); !ok {
+			if len(snap.Segments) == 0 || !snap.Segments[0].Complete {
 				ready = false
 				ch = t.Changed()
 				break

@@ -1,0 +1,482 @@
+package origin
+
+import (
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2"
+	"github.com/bluenviron/gohlslib/v2/pkg/codecs"
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"go.uber.org/goleak"
+
+	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/mediatest"
+	"github.com/edgenode/edgenode/origin/hls"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type mapState struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *mapState) GetState(c, k string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[c+"/"+k], nil
+}
+
+func (s *mapState) PutState(c, k string, v []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	s.m[c+"/"+k] = append([]byte(nil), v...)
+	return nil
+}
+
+// node is an origin on a real loopback HTTP server.
+type node struct {
+	hub *hub.Hub
+	o   *Origin
+	srv *httptest.Server
+}
+
+func startNode(t *testing.T, cfg Config, h *hub.Hub, state State) *node {
+	t.Helper()
+	o, err := New(cfg, Deps{Hub: h, State: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	o.RegisterRoutes(mux)
+	srv := httptest.NewServer(mux)
+	n := &node{hub: h, o: o, srv: srv}
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *node) stop() {
+	n.srv.CloseClientConnections()
+	n.srv.Close()
+	_ = n.o.Close()
+}
+
+// publish plays st into the hub in real time; the returned function waits
+// for the end (and closes the publisher when close is set).
+func publish(t *testing.T, h *hub.Hub, id uint64, st *mediatest.Stream, loops int, closePub bool) (stop func()) {
+	t.Helper()
+	pub, err := h.Publish(hub.Key{Stream: id, Rendition: hub.Source}, hub.Session{ID: fmt.Sprint("s", time.Now().UnixNano()), Tracks: st.Tracks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = st.Play(ctx, pub, mediatest.PlayOptions{Realtime: true, Loops: loops})
+		if closePub {
+			pub.Close()
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			<-done
+			cancel()
+			pub.Close()
+		})
+	}
+	t.Cleanup(func() { cancel(); stop() })
+	return stop
+}
+
+type resp struct {
+	code int
+	hdr  http.Header
+	body []byte
+}
+
+func get(t *testing.T, u string, hdr ...string) resp {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	return resp{res.StatusCode, res.Header, b}
+}
+
+// tags parses a playlist into its lines.
+func lines(b []byte) []string { return strings.Split(strings.TrimSpace(string(b)), "\n") }
+
+func attr(line, key string) string {
+	i := strings.Index(line, key+"=")
+	if i < 0 {
+		return ""
+	}
+	v := line[i+len(key)+1:]
+	if strings.HasPrefix(v, `"`) {
+		return v[1 : 1+strings.Index(v[1:], `"`)]
+	}
+	if j := strings.IndexByte(v, ','); j >= 0 {
+		v = v[:j]
+	}
+	return v
+}
+
+func tagValue(ls []string, tag string) (string, bool) {
+	for _, l := range ls {
+		if strings.HasPrefix(l, tag+":") {
+			return l[len(tag)+1:], true
+		}
+	}
+	return "", false
+}
+
+func num(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("number %q: %v", s, err)
+	}
+	return v
+}
+
+// checkMedia applies the LL-HLS rules of SPECS.md § LL-HLS to one media
+// playlist and returns its SERVER-CONTROL value.
+func checkMedia(t *testing.T, name string, body []byte, others []string) string {
+	t.Helper()
+	var pl playlist.Media
+	if err := pl.Unmarshal(body); err != nil {
+		t.Fatalf("%s: third-party parser: %v\n%s", name, err, body)
+	}
+	ls := lines(body)
+	if v, _ := tagValue(ls, "#EXT-X-VERSION"); num(t, v) < 6 {
+		t.Errorf("%s: version %s < 6 with EXT-X-MAP", name, v)
+	}
+	pi, ok := tagValue(ls, "#EXT-X-PART-INF")
+	if !ok {
+		t.Fatalf("%s: no EXT-X-PART-INF (§4.4.3.7)", name)
+	}
+	partTarget := num(t, attr(pi, "PART-TARGET"))
+	tdS, _ := tagValue(ls, "#EXT-X-TARGETDURATION")
+	td := num(t, tdS)
+	sc, ok := tagValue(ls, "#EXT-X-SERVER-CONTROL")
+	if !ok {
+		t.Fatalf("%s: no EXT-X-SERVER-CONTROL", name)
+	}
+	if attr(sc, "CAN-BLOCK-RELOAD") != "YES" {
+		t.Errorf("%s: CAN-BLOCK-RELOAD missing", name)
+	}
+	if phb := num(t, attr(sc, "PART-HOLD-BACK")); phb < 3*partTarget-1e-9 {
+		t.Errorf("%s: PART-HOLD-BACK %v < 3 × PART-TARGET %v (§4.4.3.8)", name, phb, partTarget)
+	}
+	if csu := num(t, attr(sc, "CAN-SKIP-UNTIL")); csu < 6*td {
+		t.Errorf("%s: CAN-SKIP-UNTIL %v < 6 × TD", name, csu)
+	}
+	segStart := true
+	pdt := false
+	for i, l := range ls {
+		switch {
+		case strings.HasPrefix(l, "#EXT-X-PART:"):
+			d := num(t, attr(l, "DURATION"))
+			if d > partTarget+1e-9 {
+				t.Errorf("%s: part %s lasts %v > PART-TARGET %v (§4.4.4.9)", name, attr(l, "URI"), d, partTarget)
+			}
+			if segStart && !strings.Contains(l, "INDEPENDENT=YES") && strings.HasSuffix(attr(l, "URI"), ".0.m4s") {
+				t.Errorf("%s: first part of a segment %s not INDEPENDENT", name, attr(l, "URI"))
+			}
+			segStart = false
+		case strings.HasPrefix(l, "#EXT-X-PROGRAM-DATE-TIME:"):
+			pdt = true
+			if _, err := time.Parse(time.RFC3339Nano, l[len("#EXT-X-PROGRAM-DATE-TIME:"):]); err != nil {
+				t.Errorf("%s: bad PDT %q", name, l)
+			}
+		case strings.HasPrefix(l, "#EXTINF:"):
+			d := num(t, strings.TrimSuffix(l[len("#EXTINF:"):], ","))
+			if math.Round(d) > td {
+				t.Errorf("%s: EXTINF %v > TARGETDURATION %v", name, d, td)
+			}
+			if !pdt {
+				t.Errorf("%s: segment %s without PROGRAM-DATE-TIME", name, ls[i+1])
+			}
+			pdt = false
+			segStart = true
+		}
+	}
+	if pl.PreloadHint == nil && !pl.Endlist {
+		t.Errorf("%s: no EXT-X-PRELOAD-HINT (§6.2.6)", name)
+	}
+	reported := map[string]bool{}
+	for _, r := range pl.RenditionReport {
+		reported[r.URI] = true
+	}
+	for _, o := range others {
+		if !reported[o] {
+			t.Errorf("%s: no EXT-X-RENDITION-REPORT for %s (have %v)", name, o, reported)
+		}
+	}
+	return sc
+}
+
+func TestLLHLSPlaylistRules(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{})
+	cfg := Config{HLS: hlsConfigFast()}
+	n := startNode(t, cfg, hub.New(0), &mapState{})
+	base := n.srv.URL + "/cmaf/5"
+	stop := publish(t, n.hub, 5, st, 5, false) // 10 s
+
+	// Unknown stream and rendition → 404.
+	if r := get(t, n.srv.URL+"/cmaf/6/master.m3u8"); r.code != http.StatusNotFound {
+		t.Errorf("unknown stream: %d", r.code)
+	}
+	m := get(t, base+"/master.m3u8")
+	if m.code != 200 {
+		t.Fatalf("master: %d %s", m.code, m.body)
+	}
+	if get(t, base+"/nope/video.m3u8").code != http.StatusNotFound {
+		t.Error("unknown rendition is not 404")
+	}
+	var mv playlist.Multivariant
+	if err := mv.Unmarshal(m.body); err != nil {
+		t.Fatalf("master: %v\n%s", err, m.body)
+	}
+	if len(mv.Variants) != 1 || len(mv.Renditions) != 1 {
+		t.Fatalf("master: %d variants %d renditions\n%s", len(mv.Variants), len(mv.Renditions), m.body)
+	}
+	for _, v := range mv.Variants {
+		if v.Bandwidth == 0 || v.AverageBandwidth == nil || len(v.Codecs) != 2 || v.Resolution == "" || v.FrameRate == nil {
+			t.Errorf("variant lacks attributes: %+v", v)
+		}
+	}
+	if m.hdr.Get("Access-Control-Allow-Origin") != "*" {
+		t.Error("no CORS on master")
+	}
+	video, audio := "source/video.m3u8", "source/audio.m3u8"
+
+	// Let the window grow past the skip boundary (6 × TD).
+	time.Sleep(7500 * time.Millisecond)
+
+	var controls []string
+	for _, p := range []string{video, audio} {
+		other := "../" + audio
+		if p == audio {
+			other = "../" + video
+		}
+		r := get(t, base+"/"+p)
+		if r.code != 200 {
+			t.Fatalf("%s: %d", p, r.code)
+		}
+		controls = append(controls, checkMedia(t, p, r.body, []string{other}))
+		// App. B.1: non-blocking playlists cache 0.5 × TD (rounded up to 1 s).
+		if cc := r.hdr.Get("Cache-Control"); cc != "public, max-age=1" {
+			t.Errorf("%s: Cache-Control %q", p, cc)
+		}
+		// Delta update (§6.2.5.1).
+		d := get(t, base+"/"+p+"?_HLS_skip=YES")
+		if !strings.Contains(string(d.body), "#EXT-X-SKIP:SKIPPED-SEGMENTS=") || len(d.body) >= len(r.body) {
+			t.Errorf("%s: delta update does not skip:\n%s", p, d.body)
+		}
+		checkMedia(t, p+" (delta)", d.body, []string{other})
+		// gzip and ETag.
+		g := get(t, base+"/"+p, "Accept-Encoding", "gzip")
+		if g.hdr.Get("Content-Encoding") != "gzip" {
+			t.Errorf("%s: not gzipped", p)
+		} else if zr, err := gzip.NewReader(strings.NewReader(string(g.body))); err != nil {
+			t.Errorf("%s: gzip: %v", p, err)
+		} else if _, err := io.ReadAll(zr); err != nil {
+			t.Errorf("%s: gzip: %v", p, err)
+		}
+	}
+	if controls[0] != controls[1] {
+		t.Errorf("SERVER-CONTROL differs: %q vs %q (App. B.1)", controls[0], controls[1])
+	}
+
+	// Blocking reload (§6.2.5.2).
+	r := get(t, base+"/"+video)
+	var pl playlist.Media
+	if err := pl.Unmarshal(r.body); err != nil {
+		t.Fatal(err)
+	}
+	hint := pl.PreloadHint.URI // video/partM.P.m4s
+	var hm, hp int
+	if _, err := fmt.Sscanf(hint, "video/part%d.%d.m4s", &hm, &hp); err != nil {
+		t.Fatalf("hint %q: %v", hint, err)
+	}
+	// The hinted part is requestable at once and answered when written.
+	hintDone := make(chan resp, 1)
+	go func() { hintDone <- getNoFatal(base + "/source/" + hint) }()
+	b := get(t, fmt.Sprintf("%s/%s?_HLS_msn=%d&_HLS_part=%d", base, video, hm, hp))
+	if b.code != 200 || !strings.Contains(string(b.body), fmt.Sprintf("part%d.%d.m4s", hm, hp)) {
+		t.Errorf("blocking reload for %d.%d: %d\n%s", hm, hp, b.code, b.body)
+	}
+	if cc := b.hdr.Get("Cache-Control"); cc != "public, max-age=6" {
+		t.Errorf("blocking response Cache-Control %q, want 6 × TD", cc)
+	}
+	h := <-hintDone
+	if h.code != 200 || len(h.body) < 100 || string(h.body[4:8]) != "moof" {
+		t.Errorf("hinted part: %d %d bytes", h.code, len(h.body))
+	}
+	if h.hdr.Get("Cache-Control") != "public, max-age=31536000, immutable" || h.hdr.Get("ETag") == "" {
+		t.Errorf("part headers: %v", h.hdr)
+	}
+	// Range and conditional requests on a complete part.
+	rg := get(t, base+"/source/"+hint, "Range", "bytes=0-7")
+	if rg.code != http.StatusPartialContent || len(rg.body) != 8 {
+		t.Errorf("range: %d %d bytes", rg.code, len(rg.body))
+	}
+	if c := get(t, base+"/source/"+hint, "If-None-Match", h.hdr.Get("ETag")).code; c != http.StatusNotModified {
+		t.Errorf("If-None-Match: %d", c)
+	}
+	// Far future parts are not hinted: 404.
+	if c := get(t, fmt.Sprintf("%s/source/video/part%d.0.m4s", base, hm+5)).code; c != http.StatusNotFound {
+		t.Errorf("unhinted part: %d, want 404", c)
+	}
+	// _HLS_part without _HLS_msn → 400; msn > last + 2 → 400 at once.
+	if c := get(t, base+"/"+video+"?_HLS_part=1").code; c != http.StatusBadRequest {
+		t.Errorf("_HLS_part alone: %d", c)
+	}
+	if c := get(t, fmt.Sprintf("%s/%s?_HLS_msn=%d", base, video, hm+3)).code; c != http.StatusBadRequest {
+		t.Errorf("_HLS_msn too far: %d", c)
+	}
+	// A part past the end of a segment is part 0 of the next one.
+	if c := get(t, fmt.Sprintf("%s/%s?_HLS_msn=%d&_HLS_part=%d", base, video, hm-1, 99)).code; c != 200 {
+		t.Errorf("part past the end of a complete segment: %d", c)
+	}
+
+	// The publisher stalls (session still open): blocking → 503.
+	stop()
+	r = get(t, base+"/"+video)
+	_ = pl.Unmarshal(r.body)
+	_, _ = fmt.Sscanf(pl.PreloadHint.URI, "video/part%d.%d.m4s", &hm, &hp)
+	if c := get(t, fmt.Sprintf("%s/%s?_HLS_msn=%d&_HLS_part=%d", base, video, hm+1, 0)); c.code != http.StatusServiceUnavailable {
+		t.Errorf("stalled blocking reload: %d, want 503", c.code)
+	}
+}
+
+func getNoFatal(u string) resp {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return resp{code: -1}
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, res.Header, b}
+}
+
+func hlsConfigFast() (c hls.Config) {
+	c.BlockTimeout = 1500 * time.Millisecond
+	return c
+}
+
+// TestGohlslibClientFollows: a third-party LL-HLS client reads the stream.
+func TestGohlslibClientFollows(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{})
+	n := startNode(t, Config{}, hub.New(0), nil)
+	publish(t, n.hub, 3, st, 3, false)
+
+	var mu sync.Mutex
+	var frames, audio int
+	log.SetOutput(io.Discard) // gohlslib logs every download
+	defer log.SetOutput(os.Stderr)
+	var lastPTS int64 = -1
+	backwards := false
+	parts := 0
+	c := &gohlslib.Client{
+		URI: n.srv.URL + "/cmaf/3/master.m3u8",
+		OnDownloadPart: func(string) {
+			mu.Lock()
+			parts++
+			mu.Unlock()
+		},
+	}
+	c.OnTracks = func(tracks []*gohlslib.Track) error {
+		for _, tr := range tracks {
+			switch tr.Codec.(type) {
+			case *codecs.H264:
+				c.OnDataH26x(tr, func(pts, _ int64, au [][]byte) {
+					mu.Lock()
+					defer mu.Unlock()
+					frames++
+					if pts < lastPTS {
+						backwards = true
+					}
+					lastPTS = pts
+				})
+			case *codecs.Opus:
+				c.OnDataOpus(tr, func(int64, [][]byte) {
+					mu.Lock()
+					audio++
+					mu.Unlock()
+				})
+			}
+		}
+		return nil
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(15 * time.Second)
+	waitCh := c.Wait()
+	defer func() { <-waitCh }()
+	for {
+		mu.Lock()
+		f, a, p := frames, audio, parts
+		mu.Unlock()
+		if f >= 60 && a >= 50 && p >= 5 {
+			break
+		}
+		select {
+		case err := <-waitCh:
+			waitCh = make(chan error, 1)
+			waitCh <- err
+			t.Fatalf("client stopped: %v (frames %d audio %d parts %d)", err, f, a, p)
+		case <-deadline:
+			c.Close()
+			t.Fatalf("client got %d frames, %d audio packets, %d parts", f, a, p)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	c.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if backwards {
+		t.Error("video PTS went backwards")
+	}
+}
+
+var _ = url.Parse
