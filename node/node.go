@@ -77,7 +77,7 @@ type Info struct {
 	APIURL, MetricsURL string
 	// PublicAddr and APIAddr are the bound listener addresses.
 	PublicAddr, APIAddr string
-	DataDir            string
+	DataDir             string
 	// Token is the API token when it should be shown: generated on this
 	// boot, or a stored token while the API listens on loopback only (dev).
 	// Empty otherwise.

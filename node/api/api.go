@@ -246,7 +246,7 @@ func View(st store.Stream, base string) Stream {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // bodies are JSON for programs, never HTML
+	enc.SetEscapeHTML(false)              // bodies are JSON for programs, never HTML
 	if err := enc.Encode(v); err != nil { // only our own types are written; cannot happen
 		status = http.StatusInternalServerError
 		buf.Reset()
