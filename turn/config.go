@@ -96,8 +96,9 @@ type Config struct {
 	// BandwidthCap is the relayed rate allowed per allocation and direction,
 	// in bytes per second; excess datagrams are dropped. Default 5000000.
 	BandwidthCap int64 `yaml:"bandwidth_cap"`
-	// AllocRate is the sustained rate of Allocate requests accepted per
-	// client IP, per second; AllocBurst the burst. Excess gets 486.
+	// AllocRate is the sustained rate of authenticated Allocate requests
+	// (allocation attempts, good or bad) accepted per client IP, per second;
+	// AllocBurst the burst. Excess gets 486.
 	// Defaults 5 and 30.
 	AllocRate  float64 `yaml:"alloc_rate"`
 	AllocBurst int     `yaml:"alloc_burst"`

@@ -36,20 +36,21 @@ func (s *Server) inspect(frame []byte, src net.Addr, reply func([]byte) error) v
 	}
 	method := m.Type.Method
 	switch method {
-	case stun.MethodAllocate:
-		ip := udpAddrPort(src).Addr()
-		if !s.limiter.allow(ip, time.Now()) {
-			s.m.rejected.WithLabelValues("rate").Inc()
-			s.log.Warn("turn: allocate rate limit", "client", src.String())
-			s.respond(reply, m, stun.CodeAllocQuotaReached, "Allocation Rate Exceeded", nil)
-			return handled
-		}
-	case stun.MethodRefresh, stun.MethodCreatePermission, stun.MethodChannelBind:
+	case stun.MethodAllocate, stun.MethodRefresh, stun.MethodCreatePermission, stun.MethodChannelBind:
 	default:
 		return pass // Binding and indications need no credential
 	}
 	if !m.Contains(stun.AttrMessageIntegrity) || !m.Contains(stun.AttrNonce) {
 		return pass // pion issues the 401 challenge with a nonce
+	}
+	// Rate limit real allocation attempts (the authenticated Allocate; the
+	// unauthenticated first one only costs a nonce), successful or not, so
+	// that it also throttles password guessing.
+	if method == stun.MethodAllocate && !s.limiter.allow(udpAddrPort(src).Addr(), time.Now()) {
+		s.m.rejected.WithLabelValues("rate").Inc()
+		s.log.Warn("turn: allocate rate limit", "client", src.String())
+		s.respond(reply, m, stun.CodeAllocQuotaReached, "Allocation Rate Exceeded", nil)
+		return handled
 	}
 	var user stun.Username
 	var realm stun.Realm
