@@ -1,0 +1,316 @@
+package hwenc_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/edgenode/edgenode/hwenc"
+	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
+	"github.com/edgenode/edgenode/internal/mediatest"
+	"github.com/edgenode/edgenode/plugins/ffenc"
+)
+
+// pluginDir holds the real plugin binaries, built once by TestMain with the
+// test-only fault-injection switch compiled in.
+var pluginDir string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "hwenc-plugins-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		cmd := exec.Command("go", "build", "-tags", "faultinject", "-o", dir+"/",
+			"github.com/edgenode/edgenode/plugins/x264",
+			"github.com/edgenode/edgenode/plugins/vaapi",
+			"github.com/edgenode/edgenode/plugins/nvenc")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building plugins: %v\n%s", err, out)
+			return 1
+		}
+		pluginDir = dir
+		return m.Run()
+	}()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "leaked goroutines:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func needFFmpeg(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not installed (scripts/deps.sh test installs it)")
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+type env struct {
+	hub *hub.Hub
+	m   *hwenc.Manager
+	reg *prometheus.Registry
+}
+
+func start(t *testing.T, cfg hwenc.Config) *env {
+	t.Helper()
+	needFFmpeg(t)
+	if cfg.PluginDir == "" {
+		cfg.PluginDir = pluginDir
+	}
+	h := hub.New(4096)
+	reg := prometheus.NewRegistry()
+	m, err := hwenc.New(cfg, hwenc.Deps{Logger: testLogger(t), Metrics: reg, Hub: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &env{hub: h, m: m, reg: reg}
+}
+
+// TestProbeOnThisMachine is acceptance 2: without a GPU the vaapi and nvenc
+// plugins say why not, x264 is chosen, Status and /metrics show it.
+func TestProbeOnThisMachine(t *testing.T) {
+	e := start(t, hwenc.Config{})
+	st := e.m.Status()
+	t.Logf("chosen %q: %s", st.Chosen, st.Why)
+	by := map[string]hwenc.PluginStatus{}
+	for _, p := range st.Plugins {
+		t.Logf("plugin %s available=%v hardware=%v reason=%q encoder=%q", p.Name, p.Available, p.Hardware, p.Reason, p.Encoder)
+		by[p.Name] = p
+	}
+	if !by["x264"].Available || by["x264"].ProtocolVersion != 1 {
+		t.Fatalf("x264: %+v", by["x264"])
+	}
+	hw := false
+	if ffenc.VAAPIDevice() == "" {
+		if p := by["vaapi"]; p.Available || !strings.Contains(p.Reason, "/dev/dri") {
+			t.Errorf("vaapi: %+v, want unavailable naming /dev/dri", p)
+		}
+	} else {
+		hw = true
+	}
+	if _, err := os.Stat("/dev/nvidiactl"); err != nil {
+		if p := by["nvenc"]; p.Available || !strings.Contains(strings.ToLower(p.Reason), "nvidia") {
+			t.Errorf("nvenc: %+v, want unavailable naming NVIDIA", p)
+		}
+	} else {
+		hw = true
+	}
+	if !hw && st.Chosen != "x264" {
+		t.Errorf("chosen %q, want x264", st.Chosen)
+	}
+	if !strings.Contains(st.Why, "vaapi") || !strings.Contains(st.Why, "nvenc") {
+		t.Errorf("why %q does not give the rejection reasons", st.Why)
+	}
+	for name, want := range map[string]float64{"x264": 1, "vaapi": 0, "nvenc": 0} {
+		if hw {
+			break
+		}
+		g, _ := e.reg.Gather()
+		got := metricValue(g, "edgenode_hwenc_plugin_chosen", name)
+		if got != want {
+			t.Errorf("plugin_chosen{plugin=%s} = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// rendition collects what one rendition of a stream carries.
+type rendition struct {
+	done  chan struct{}
+	sess  *hub.Session
+	video []*media.AccessUnit
+	audio []*media.AccessUnit
+	got   []time.Time // arrival of each video AU
+}
+
+func watch(t *testing.T, h *hub.Hub, k hub.Key) *rendition {
+	r := &rendition{done: make(chan struct{})}
+	sub := h.Subscribe(k, "test-"+k.Rendition)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	go func() {
+		defer close(r.done)
+		defer cancel()
+		defer sub.Close()
+		for {
+			ev, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			switch ev.Kind {
+			case hub.SessionStart:
+				r.sess = ev.Session
+			case hub.SessionEnd:
+				return
+			case hub.AccessUnit:
+				if ev.Missed > 0 {
+					t.Errorf("%s: %d AUs missed", k.Rendition, ev.Missed)
+				}
+				if ev.AU.Codec.IsVideo() {
+					r.video = append(r.video, ev.AU)
+					r.got = append(r.got, time.Now())
+				} else {
+					r.audio = append(r.audio, ev.AU)
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { sub.Close(); <-r.done })
+	return r
+}
+
+func wait(t *testing.T, r *rendition, what string) {
+	t.Helper()
+	select {
+	case <-r.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s did not end", what)
+	}
+}
+
+func play(t *testing.T, h *hub.Hub, id uint64, s *mediatest.Stream) {
+	t.Helper()
+	pub, err := h.Publish(hub.Key{Stream: id, Rendition: hub.Source}, hub.Session{ID: "sess1", Tracks: s.Tracks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.Duration+30*time.Second)
+	defer cancel()
+	if err := s.Play(ctx, pub, mediatest.PlayOptions{Realtime: true}); err != nil {
+		t.Fatal(err)
+	}
+	pub.Close()
+}
+
+func ptsOf(aus []*media.AccessUnit, keyOnly bool, from int64) []int64 {
+	var out []int64
+	for _, au := range aus {
+		if au.PTS >= from && (!keyOnly || au.Key) {
+			out = append(out, au.PTS)
+		}
+	}
+	return out
+}
+
+func checkSize(t *testing.T, name string, aus []*media.AccessUnit, w, h int) {
+	t.Helper()
+	for _, au := range aus {
+		if !au.Key {
+			continue
+		}
+		var sps h264.SPS
+		if err := sps.Unmarshal(au.Payload[0]); err != nil {
+			t.Fatalf("%s: keyframe without leading SPS: %v", name, err)
+		}
+		if sps.Width() != w || sps.Height() != h {
+			t.Errorf("%s: keyframe at %d is %dx%d, want %dx%d", name, au.PTS, sps.Width(), sps.Height(), w, h)
+		}
+	}
+}
+
+// TestLadderFollowsSource is acceptance 1 at the hub: the publisher ramps
+// from 320x180 to 640x360; 180p starts at once, 360p when the source gets
+// there, 720p never (no upscaling); every rendition has exactly the
+// source's frames and keyframes (so segments and tfdt line up), a fixed
+// size, and AAC audio.
+func TestLadderFollowsSource(t *testing.T) {
+	e := start(t, hwenc.Config{Ladder: []media.Rendition{
+		{Name: hub.Source},
+		{Name: "720p", Width: 1280, Height: 720, Bitrate: 2_500_000},
+		{Name: "360p", Width: 640, Height: 360, Bitrate: 600_000},
+		{Name: "180p", Width: 320, Height: 180, Bitrate: 200_000},
+	}})
+	s := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{
+		{Width: 320, Height: 180, Duration: 2 * time.Second},
+		{Width: 640, Height: 360, Duration: 3 * time.Second},
+	}})
+	r360 := watch(t, e.hub, hub.Key{Stream: 7, Rendition: "360p"})
+	r180 := watch(t, e.hub, hub.Key{Stream: 7, Rendition: "180p"})
+	r720 := watch(t, e.hub, hub.Key{Stream: 7, Rendition: "720p"})
+	play(t, e.hub, 7, s)
+	wait(t, r360, "360p")
+	wait(t, r180, "180p")
+
+	src := s.Video()
+	var switchAt int64 = -1
+	for _, au := range src {
+		if au.Key {
+			if w, _, ok := size(au); ok && w == 640 {
+				switchAt = au.PTS
+				break
+			}
+		}
+	}
+	for _, c := range []struct {
+		name string
+		r    *rendition
+		from int64
+		w, h int
+	}{{"180p", r180, src[0].PTS, 320, 180}, {"360p", r360, switchAt, 640, 360}} {
+		if c.r.sess == nil || len(c.r.sess.Tracks) != 2 || c.r.sess.Tracks[0].Width != c.w || c.r.sess.Tracks[1].Codec != media.CodecAAC {
+			t.Fatalf("%s: session %+v", c.name, c.r.sess)
+		}
+		if got, want := ptsOf(c.r.video, true, 0), ptsOf(src, true, c.from); !slices.Equal(got, want) {
+			t.Errorf("%s: keyframes at %v, source from %d at %v", c.name, got, c.from, want)
+		}
+		if got, want := ptsOf(c.r.video, false, 0), ptsOf(src, false, c.from); !slices.Equal(got, want) {
+			t.Errorf("%s: %d frames, source has %d from %d", c.name, len(got), len(want), c.from)
+		}
+		checkSize(t, c.name, c.r.video, c.w, c.h)
+		if len(c.r.audio) < 30 {
+			t.Errorf("%s: only %d AAC frames", c.name, len(c.r.audio))
+		}
+		for _, a := range c.r.audio {
+			if a.Codec != media.CodecAAC {
+				t.Fatalf("%s: audio %v", c.name, a.Codec)
+			}
+		}
+	}
+	if r720.sess != nil || len(r720.video) > 0 {
+		t.Errorf("720p was published for a 360p source (upscaled)")
+	}
+}
+
+func size(au *media.AccessUnit) (int, int, bool) {
+	for _, n := range au.Payload {
+		if len(n) > 0 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
+			var sps h264.SPS
+			if sps.Unmarshal(n) == nil {
+				return sps.Width(), sps.Height(), true
+			}
+		}
+	}
+	return 0, 0, false
+}

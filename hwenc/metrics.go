@@ -1,0 +1,53 @@
+package hwenc
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	available *prometheus.GaugeVec
+	chosen    *prometheus.GaugeVec
+	restarts  *prometheus.CounterVec
+	fallbacks *prometheus.CounterVec
+	sessions  prometheus.Gauge
+	frames    *prometheus.CounterVec
+	latency   prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		available: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "edgenode", Subsystem: "hwenc", Name: "plugin_available",
+			Help: "1 when the encoder plugin probed usable on this machine.",
+		}, []string{"plugin"}),
+		chosen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "edgenode", Subsystem: "hwenc", Name: "plugin_chosen",
+			Help: "1 for the plugin new streams are transcoded with.",
+		}, []string{"plugin"}),
+		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "edgenode", Subsystem: "hwenc", Name: "restarts_total",
+			Help: "Encoder sessions restarted after a failure.",
+		}, []string{"plugin"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "edgenode", Subsystem: "hwenc", Name: "fallbacks_total",
+			Help: "Streams switched to x264 mid-stream because a hardware plugin kept failing.",
+		}, []string{"from"}),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "edgenode", Subsystem: "hwenc", Name: "sessions",
+			Help: "Encoder sessions running.",
+		}),
+		frames: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "edgenode", Subsystem: "hwenc", Name: "frames_total",
+			Help: "Video frames published per rendition.",
+		}, []string{"rendition"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "edgenode", Subsystem: "hwenc", Name: "latency_seconds",
+			Help:    "Time from a source access unit entering the encoder to its rendition frame coming out.",
+			Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5},
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.available, m.chosen, m.restarts, m.fallbacks, m.sessions, m.frames, m.latency} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,563 @@
+package hwenc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+
+	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
+	pb "github.com/edgenode/edgenode/plugins/proto"
+	"github.com/edgenode/edgenode/plugins/shared"
+)
+
+// healthyAfter: a session that ran this long resets the failure count.
+const healthyAfter = 30 * time.Second
+
+// worker transcodes one stream. It lives as long as its Subscription
+// (across publisher sessions) and is owned by its run goroutine; the
+// fields under mu are shared with the sessions' receive goroutines.
+type worker struct {
+	m   *Manager
+	id  uint64
+	sub *hub.Subscription
+	log *slog.Logger
+
+	// owned by run
+	session    *hub.Session
+	videoTrack int
+	audioTrack int
+	maxW, maxH int
+	plugin     string
+	failures   int
+	retryAt    time.Time
+	needKey    bool
+	ts         *tsess
+	lastFed    time.Time
+
+	mu       sync.Mutex
+	outs     map[string]*rendOut
+	rungs    []media.Rendition
+	restarts int
+	fellBack string
+	lastErr  string
+	fps      float64
+	speed    float64
+	inflight map[int64]*inflight
+	anchor   struct {
+		pts int64
+		t   time.Time
+	}
+	lastAudio int64
+	hasAudio  bool
+
+	running atomic.Pointer[runningInfo]
+}
+
+type runningInfo struct {
+	name string
+	pid  int
+}
+
+type inflight struct {
+	fed, src time.Time
+	left     int
+}
+
+// rendOut is one rung published into the hub for the current session.
+type rendOut struct {
+	r       media.Rendition
+	pub     *hub.Publisher
+	lastDTS int64
+}
+
+func newWorker(m *Manager, id uint64, sub *hub.Subscription) *worker {
+	return &worker{
+		m: m, id: id, sub: sub, log: m.log.With("stream", id),
+		videoTrack: -1, audioTrack: -1,
+		outs: map[string]*rendOut{}, inflight: map[int64]*inflight{},
+	}
+}
+
+func (w *worker) run(ctx context.Context) {
+	evCh := make(chan hub.Event)
+	var pump sync.WaitGroup
+	pump.Add(1)
+	go func() {
+		defer pump.Done()
+		defer close(evCh)
+		for {
+			ev, err := w.sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			select {
+			case evCh <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	defer func() {
+		w.endSession(false)
+		w.sub.Close()
+		pump.Wait()
+	}()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var done <-chan error
+		if w.ts != nil && !w.ts.ended {
+			done = w.ts.done
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-evCh:
+			if !ok {
+				return
+			}
+			w.handle(ev)
+		case err := <-done:
+			w.ts.ended = true
+			if err == nil {
+				err = errors.New("encoder ended the session")
+			}
+			w.fail(err)
+		case <-tick.C:
+			w.checkStall()
+		}
+	}
+}
+
+func (w *worker) handle(ev hub.Event) {
+	switch ev.Kind {
+	case hub.SessionStart:
+		w.endSession(true)
+		w.startSession(ev.Session)
+	case hub.SessionEnd:
+		w.endSession(true)
+	case hub.AccessUnit:
+		if w.session == nil || ev.AU == nil {
+			return
+		}
+		if ev.Missed > 0 {
+			w.needKey = true // the hub dropped for us: resume at a keyframe
+		}
+		switch ev.Track {
+		case w.videoTrack:
+			w.onVideo(ev.AU)
+		case w.audioTrack:
+			w.onAudio(ev.AU)
+		}
+	}
+}
+
+func (w *worker) startSession(s *hub.Session) {
+	w.session = s
+	w.videoTrack, w.audioTrack = -1, -1
+	w.maxW, w.maxH = 0, 0
+	for i, t := range s.Tracks {
+		switch {
+		case t.Codec == media.CodecH264 && w.videoTrack < 0:
+			w.videoTrack = i
+			w.maxW, w.maxH = t.Width, t.Height
+		case t.Codec == media.CodecOpus && w.audioTrack < 0:
+			w.audioTrack = i
+		}
+	}
+	w.m.mu.Lock()
+	w.plugin = w.m.chosen
+	w.m.mu.Unlock()
+	w.failures, w.retryAt, w.needKey = 0, time.Time{}, true
+	w.mu.Lock()
+	w.hasAudio = w.audioTrack >= 0
+	w.fellBack, w.lastErr, w.lastAudio = "", "", 0
+	w.mu.Unlock()
+	w.log.Info("transcoding stream", "session", s.ID, "plugin", w.plugin, "video", w.videoTrack >= 0, "audio", w.audioTrack >= 0)
+}
+
+// endSession stops the encoder (letting it flush when graceful) and closes
+// the renditions.
+func (w *worker) endSession(graceful bool) {
+	w.stopTranscode(graceful)
+	w.mu.Lock()
+	for n, o := range w.outs {
+		o.pub.Close()
+		delete(w.outs, n)
+	}
+	w.rungs = nil
+	clear(w.inflight)
+	w.mu.Unlock()
+	w.session = nil
+}
+
+// desired is the ladder of this stream without the source and without
+// rungs taller than the tallest picture seen (never upscale).
+func (w *worker) desired() []media.Rendition {
+	var out []media.Rendition
+	for _, r := range w.m.Ladder(w.id) {
+		if r.Name == hub.Source || r.Height > w.maxH {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (w *worker) onVideo(au *media.AccessUnit) {
+	if au.Codec != media.CodecH264 {
+		return
+	}
+	now := time.Now()
+	if au.Key {
+		if wd, ht, ok := spsSize(au.Payload); ok && ht > w.maxH {
+			w.maxW, w.maxH = wd, ht
+		}
+		w.needKey = false
+		want := w.desired()
+		if w.ts != nil && !slices.Equal(w.ts.rungs, want) {
+			w.log.Info("ladder changes at keyframe", "pts", au.PTS, "from", names(w.ts.rungs), "to", names(want))
+			w.stopTranscode(true)
+		}
+		if w.ts == nil && len(want) > 0 && w.plugin != "" && !now.Before(w.retryAt) {
+			if err := w.startTranscode(want); err != nil {
+				w.fail(err)
+				return
+			}
+		}
+		w.mu.Lock()
+		for pts, f := range w.inflight {
+			if now.Sub(f.fed) > 10*time.Second {
+				delete(w.inflight, pts)
+			}
+		}
+		w.mu.Unlock()
+	}
+	if w.needKey || w.ts == nil {
+		return
+	}
+	w.mu.Lock()
+	w.inflight[au.PTS] = &inflight{fed: now, src: au.Time, left: len(w.ts.rungs)}
+	w.mu.Unlock()
+	w.feed(au)
+}
+
+func (w *worker) onAudio(au *media.AccessUnit) {
+	if au.Codec != media.CodecOpus || w.ts == nil || w.needKey {
+		return
+	}
+	w.mu.Lock()
+	w.anchor.pts, w.anchor.t = au.PTS, au.Time
+	w.mu.Unlock()
+	w.feed(au)
+}
+
+func (w *worker) feed(au *media.AccessUnit) {
+	w.lastFed = time.Now()
+	select {
+	case w.ts.in <- shared.FromMedia(au):
+	default:
+		w.fail(fmt.Errorf("%w: input queue full", ErrStalled))
+	}
+}
+
+func (w *worker) checkStall() {
+	if w.ts != nil && !w.ts.ended {
+		h := w.ts.health.Load()
+		w.mu.Lock()
+		if h != nil {
+			w.fps, w.speed = h.GetFps(), h.GetSpeed()
+		}
+		w.mu.Unlock()
+		now := time.Now()
+		last := time.Unix(0, w.ts.lastOut.Load())
+		if last.Before(w.ts.started) {
+			last = w.ts.started
+		}
+		to := w.m.cfg.StallTimeout
+		if now.Sub(w.lastFed) < to && now.Sub(last) > to {
+			w.fail(fmt.Errorf("%w: no output for %v", ErrStalled, now.Sub(last).Round(time.Millisecond)))
+		}
+	}
+}
+
+// fail tears the session down and schedules a restart (at a keyframe after
+// the back-off), falling back to x264 when a hardware plugin keeps failing.
+func (w *worker) fail(err error) {
+	ran := time.Duration(0)
+	if w.ts != nil {
+		ran = time.Since(w.ts.started)
+	}
+	failed := w.plugin
+	w.stopTranscode(false)
+	if ran > healthyAfter {
+		w.failures = 0
+	}
+	w.failures++
+	w.m.mets.restarts.WithLabelValues(failed).Inc()
+	w.mu.Lock()
+	w.restarts++
+	w.lastErr = err.Error()
+	w.mu.Unlock()
+	w.log.Warn("encoder failed", "plugin", failed, "err", err, "consecutive", w.failures)
+	if failed != ModeX264 && w.failures >= w.m.cfg.FallbackAfter {
+		w.m.mu.Lock()
+		x, ok := w.m.plugins[ModeX264]
+		w.m.mu.Unlock()
+		if ok && x.Available {
+			w.log.Warn("falling back to x264 mid-stream", "from", failed, "failures", w.failures)
+			w.m.mets.fallbacks.WithLabelValues(failed).Inc()
+			w.plugin, w.failures = ModeX264, 0
+			w.mu.Lock()
+			w.fellBack = failed
+			w.mu.Unlock()
+		}
+	}
+	back := w.m.cfg.RestartBackoff
+	for i := 1; i < w.failures && back < w.m.cfg.RestartBackoffMax; i++ {
+		back *= 2
+	}
+	back = min(back, w.m.cfg.RestartBackoffMax)
+	if w.failures == 0 {
+		back = 0
+	}
+	w.retryAt = time.Now().Add(back)
+	w.needKey = true
+}
+
+// tsess is one plugin process with one Transcode session.
+type tsess struct {
+	proc    *proc
+	sess    *shared.Session
+	cancel  context.CancelFunc
+	in      chan *pb.AccessUnit
+	done    chan error
+	ended   bool
+	rungs   []media.Rendition
+	started time.Time
+	lastOut atomic.Int64
+	health  atomic.Pointer[pb.Health]
+	wg      sync.WaitGroup
+}
+
+func (w *worker) startTranscode(rungs []media.Rendition) error {
+	w.m.mu.Lock()
+	ps, ok := w.m.plugins[w.plugin]
+	w.m.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNoPlugin, w.plugin)
+	}
+	p, err := w.m.launch(ps.Path)
+	if err != nil {
+		return fmt.Errorf("start plugin %s: %w", w.plugin, err)
+	}
+	cfg := &pb.Config{Audio: w.audioTrack >= 0, AudioSampleRate: 48000, AudioChannels: 2, AudioBitrate: int32(w.m.cfg.AudioBitrate)}
+	if w.audioTrack >= 0 {
+		if t := w.session.Tracks[w.audioTrack]; t.Channels > 0 {
+			cfg.AudioChannels = int32(t.Channels)
+		}
+	}
+	for _, r := range rungs {
+		cfg.Renditions = append(cfg.Renditions, &pb.Rendition{Name: r.Name, Width: int32(r.Width), Height: int32(r.Height), Bitrate: int32(r.Bitrate)})
+	}
+	ctx, cancel := context.WithCancel(w.m.ctx)
+	sess, err := p.enc.Transcode(ctx, cfg)
+	if err != nil {
+		cancel()
+		p.kill()
+		return fmt.Errorf("open transcode session on %s: %w", w.plugin, err)
+	}
+	ts := &tsess{proc: p, sess: sess, cancel: cancel, in: make(chan *pb.AccessUnit, 512),
+		done: make(chan error, 1), rungs: rungs, started: time.Now()}
+	ts.wg.Add(2)
+	go func() { // sender
+		defer ts.wg.Done()
+		var failed bool
+		for au := range ts.in {
+			if !failed && sess.Send(au) != nil {
+				failed = true // the receiver reports the stream's error
+			}
+		}
+		if !failed {
+			_ = sess.CloseSend()
+		}
+	}()
+	go func() { // receiver
+		defer ts.wg.Done()
+		for {
+			m, err := sess.Recv()
+			if err != nil {
+				if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+					err = context.Canceled
+				} else if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				ts.done <- err
+				return
+			}
+			if o := m.GetOutput(); o != nil {
+				ts.lastOut.Store(time.Now().UnixNano())
+				w.publish(ts, o)
+			} else if h := m.GetHealth(); h != nil {
+				ts.health.Store(h)
+			}
+		}
+	}()
+	w.ts = ts
+	w.running.Store(&runningInfo{name: w.plugin, pid: p.pid})
+	w.m.mets.sessions.Inc()
+	w.mu.Lock()
+	w.rungs = rungs
+	w.mu.Unlock()
+	w.log.Info("encoder session started", "plugin", w.plugin, "pid", p.pid, "renditions", names(rungs))
+	return nil
+}
+
+// stopTranscode ends the running session. Graceful: no more input, wait
+// for the encoder to flush what it has (at most 3 s).
+func (w *worker) stopTranscode(graceful bool) {
+	ts := w.ts
+	if ts == nil {
+		return
+	}
+	w.ts = nil
+	w.running.Store(nil)
+	close(ts.in)
+	if graceful && !ts.ended {
+		select {
+		case <-ts.done:
+			ts.ended = true
+		case <-time.After(3 * time.Second):
+		}
+	}
+	ts.cancel()
+	ts.proc.kill()
+	ts.wg.Wait()
+	w.m.mets.sessions.Dec()
+}
+
+// publish hands one encoded access unit to its rendition in the hub.
+// Called from a session's receive goroutine.
+func (w *worker) publish(ts *tsess, o *pb.Output) {
+	au := shared.ToMedia(o.GetAu())
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.session == nil {
+		return
+	}
+	if o.GetRendition() < 0 {
+		if au.Codec != media.CodecAAC || (w.lastAudio != 0 && au.PTS <= w.lastAudio) {
+			return
+		}
+		w.lastAudio = au.PTS
+		if !w.anchor.t.IsZero() {
+			au.Time = w.anchor.t.Add(time.Duration(au.PTS-w.anchor.pts) * time.Second / 48000)
+		}
+		for _, ro := range w.outs {
+			ro.pub.WriteAU(1, au)
+		}
+		return
+	}
+	idx := int(o.GetRendition())
+	if idx >= len(ts.rungs) || au.Codec != media.CodecH264 {
+		return
+	}
+	r := ts.rungs[idx]
+	ro := w.outs[r.Name]
+	if ro != nil && ro.r != r {
+		ro.pub.Close() // the rung itself changed: a new rendition session
+		delete(w.outs, r.Name)
+		ro = nil
+	}
+	if ro == nil {
+		if !au.Key {
+			return
+		}
+		pub, err := w.openRendition(r, au)
+		if err != nil {
+			w.log.Warn("cannot publish rendition", "rendition", r.Name, "err", err)
+			return
+		}
+		ro = &rendOut{r: r, pub: pub, lastDTS: au.DTS - 1}
+		w.outs[r.Name] = ro
+	}
+	if au.DTS <= ro.lastDTS {
+		return
+	}
+	ro.lastDTS = au.DTS
+	if f := w.inflight[au.PTS]; f != nil {
+		au.Time = f.src
+		w.m.mets.latency.Observe(time.Since(f.fed).Seconds())
+		if f.left--; f.left <= 0 {
+			delete(w.inflight, au.PTS)
+		}
+	}
+	ro.pub.WriteAU(0, au)
+	w.m.mets.frames.WithLabelValues(r.Name).Inc()
+}
+
+func (w *worker) openRendition(r media.Rendition, key *media.AccessUnit) (*hub.Publisher, error) {
+	vt := media.Track{Codec: media.CodecH264, Width: r.Width, Height: r.Height}
+	for _, n := range key.Payload {
+		if len(n) == 0 {
+			continue
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeSPS:
+			vt.SPS = n
+		case h264.NALUTypePPS:
+			vt.PPS = n
+		}
+	}
+	tracks := []media.Track{vt}
+	if w.hasAudio {
+		tracks = append(tracks, media.Track{Codec: media.CodecAAC, SampleRate: 48000, Channels: 2})
+	}
+	pub, err := w.m.hub.Publish(hub.Key{Stream: w.id, Rendition: r.Name}, hub.Session{
+		ID: w.session.ID + "/" + r.Name, Tracks: tracks,
+	})
+	if err == nil {
+		w.log.Info("rendition published", "rendition", r.Name, "width", r.Width, "height", r.Height, "bitrate", r.Bitrate)
+	}
+	return pub, err
+}
+
+func (w *worker) status() StreamStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	st := StreamStatus{Stream: w.id, Renditions: slices.Clone(w.rungs), Restarts: w.restarts,
+		FellBackFrom: w.fellBack, FPS: w.fps, Speed: w.speed, LastError: w.lastErr}
+	if p := w.running.Load(); p != nil {
+		st.Plugin, st.PID = p.name, p.pid
+	}
+	return st
+}
+
+func spsSize(nalus [][]byte) (int, int, bool) {
+	for _, n := range nalus {
+		if len(n) > 0 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
+			var sps h264.SPS
+			if sps.Unmarshal(n) == nil {
+				return sps.Width(), sps.Height(), true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+func names(rs []media.Rendition) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name
+	}
+	return out
+}
