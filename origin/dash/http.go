@@ -1,0 +1,268 @@
+package dash
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgenode/edgenode/origin/cmaf"
+)
+
+// statusOf maps errors to HTTP status codes, in one place.
+func statusOf(err error) int {
+	if errors.Is(err, ErrNotFound) {
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) fail(w http.ResponseWriter, err error) {
+	code := statusOf(err)
+	cmaf.SetCORS(w.Header())
+	if code == http.StatusNotFound {
+		w.Header().Set("Cache-Control", cmaf.CacheNotFound)
+	} else {
+		w.Header().Set("Cache-Control", cmaf.CacheNoStore)
+	}
+	http.Error(w, http.StatusText(code), code)
+	s.requests.WithLabelValues(strconv.Itoa(code)).Inc()
+}
+
+// timeURL is the UTCTiming value for a request.
+func (s *Server) timeURL(r *http.Request) string {
+	if s.cfg.UTCTimingURL != "" {
+		return s.cfg.UTCTimingURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		scheme = p
+	}
+	host := r.Host
+	if h := r.Header.Get("X-Forwarded-Host"); h != "" && !strings.ContainsAny(h, "/ ,\"<>") {
+		host = h
+	}
+	return scheme + "://" + host + s.cfg.TimePath
+}
+
+// primary is the track that defines Periods: the first rendition's
+// (source first) video, or its audio.
+func primary(st *cmaf.Stream) *cmaf.Track {
+	for _, r := range st.Renditions() {
+		if r.Video != nil {
+			return r.Video
+		}
+		if r.Audio != nil {
+			return r.Audio
+		}
+	}
+	return nil
+}
+
+// snapshot reads every track of st, primary first. It waits (up to
+// FirstSegmentWait) until the primary track has a segment.
+func (s *Server) snapshot(ctx context.Context, id uint64) ([]view, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.FirstSegmentWait)
+	defer cancel()
+	for {
+		st, ok := s.reg.Stream(id)
+		if !ok {
+			return nil, fmt.Errorf("%w: stream %d", ErrNotFound, id)
+		}
+		p := primary(st)
+		if p == nil {
+			return nil, fmt.Errorf("%w: stream %d has no track", ErrNotFound, id)
+		}
+		changed := p.Changed()
+		ps := p.Snapshot()
+		if len(ps.Segments) > 0 && len(ps.Segments[0].Parts) > 0 {
+			views := []view{{rendition: p.Rendition(), kind: p.Kind(), snap: ps, track: p}}
+			for _, r := range st.Renditions() {
+				for _, t := range r.Tracks() {
+					if t == p {
+						continue
+					}
+					views = append(views, view{rendition: t.Rendition(), kind: t.Kind(), snap: t.Snapshot(), track: t})
+				}
+			}
+			return views, nil
+		}
+		if ps.Ended {
+			return nil, fmt.Errorf("%w: stream %d ended without media", ErrNotFound, id)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: stream %d has no segment yet", ErrNotFound, id)
+		}
+	}
+}
+
+// periods returns the Periods of the primary track's window and the
+// availabilityStartTime, remembering each Period's anchor the first time
+// it is seen so that its start never moves.
+func (s *Server) periods(id uint64, prim *cmaf.Snapshot, now time.Time) ([]period, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.streams[id]
+	if !ok {
+		a = &anchors{periods: map[uint64]anchor{}}
+		s.streams[id] = a
+	}
+	a.seen = now
+	ts := float64(prim.Info.Timescale)
+	var out []period
+	for i, sg := range prim.Segments {
+		if i > 0 && sg.DiscontinuitySeq == prim.Segments[i-1].DiscontinuitySeq {
+			continue
+		}
+		an, ok := a.periods[sg.DiscontinuitySeq]
+		if !ok {
+			wall := sg.Wall
+			if wall.IsZero() {
+				wall = now
+			}
+			an = anchor{wall: wall.Truncate(time.Millisecond), media: float64(sg.BaseTime) / ts}
+			// Periods never overlap: a later period starts no earlier
+			// than the previous one plus its media.
+			if n := len(out); n > 0 {
+				prev := out[n-1]
+				an.wall = maxTime(an.wall, prev.wall.Add(time.Duration((an.media-prev.media)*float64(time.Second))))
+			}
+			a.periods[sg.DiscontinuitySeq] = an
+		}
+		out = append(out, period{dsn: sg.DiscontinuitySeq, anchor: an})
+	}
+	// Forget periods that left the window.
+	if len(out) > 0 {
+		for dsn := range a.periods {
+			if dsn < out[0].dsn {
+				delete(a.periods, dsn)
+			}
+		}
+	}
+	// availabilityStartTime: fixed for the life of the stream in this
+	// process, one second before its first Period.
+	if a.ast().IsZero() && len(out) > 0 {
+		a.astTime = out[0].wall.Truncate(time.Second).Add(-time.Second)
+	}
+	// Drop anchors of streams not asked for in a long while.
+	for sid, other := range s.streams {
+		if now.Sub(other.seen) > time.Hour {
+			delete(s.streams, sid)
+		}
+	}
+	return out, a.ast()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
+	id, ok := cmaf.ParseStreamID(r.PathValue("id"))
+	if !ok {
+		s.fail(w, fmt.Errorf("%w: stream %q", ErrNotFound, r.PathValue("id")))
+		return
+	}
+	views, err := s.snapshot(r.Context(), id)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	now := time.Now()
+	ended := views[0].snap.Ended
+	pers, ast := s.periods(id, &views[0].snap, now)
+	m := buildMPD(&mpdInput{tracks: views, periods: pers, ast: ast, now: now, timeURL: s.timeURL(r), cfg: s.cfg,
+		video: func(v *view, initID uint64) (videoInfo, bool) { return s.videoInfo(id, v, initID) }}, ended)
+	var buf bytes.Buffer
+	if _, err := m.Write(&buf, "  ", true); err != nil {
+		s.fail(w, err)
+		return
+	}
+	h := w.Header()
+	cmaf.SetCORS(h)
+	h.Set("Content-Type", "application/dash+xml")
+	h.Set("Vary", "Accept-Encoding")
+	if ended {
+		h.Set("Cache-Control", "public, max-age=60")
+	} else {
+		// Players reload every minimumUpdatePeriod; a CDN may serve one
+		// copy for a second.
+		h.Set("Cache-Control", "public, max-age=1")
+	}
+	body := buf.Bytes()
+	sum := sha256.Sum256(body)
+	etag := hex.EncodeToString(sum[:12])
+	if acceptsGzip(r) {
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		body = z.Bytes()
+		etag += "-gz"
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", `"`+etag+`"`)
+	s.requests.WithLabelValues("200").Inc()
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+type initKey struct {
+	stream    uint64
+	rendition string
+	init      uint64
+}
+
+// videoInfo reads (once) what init segment initID of v describes.
+func (s *Server) videoInfo(id uint64, v *view, initID uint64) (videoInfo, bool) {
+	k := initKey{id, v.rendition, initID}
+	s.mu.Lock()
+	vi, ok := s.inits[k]
+	s.mu.Unlock()
+	if ok {
+		return vi, true
+	}
+	if v.track == nil {
+		return videoInfo{}, false
+	}
+	b, ok := v.track.Init(initID)
+	if !ok {
+		return videoInfo{}, false
+	}
+	vi, err := parseVideoInit(b)
+	if err != nil {
+		s.log.Warn("dash: unreadable init segment", "stream", id, "rendition", v.rendition, "init", initID, "err", err)
+		return videoInfo{}, false
+	}
+	s.mu.Lock()
+	if len(s.inits) > 4096 { // bounded: a long-lived node sees many inits
+		clear(s.inits)
+	}
+	s.inits[k] = vi
+	s.mu.Unlock()
+	return vi, true
+}

@@ -1,0 +1,45 @@
+package dash
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
+)
+
+// videoInfo is what a Representation states about an init segment's
+// picture: TrackInfo only describes the current configuration, while an
+// older Period still refers to an earlier init segment (Chromium's
+// resolution ramp).
+type videoInfo struct {
+	codec         string
+	width, height int
+	fps           float64
+}
+
+// parseVideoInit reads the avcC of an init segment (ftyp+moov).
+func parseVideoInit(b []byte) (videoInfo, error) {
+	var in fmp4.Init
+	if err := in.Unmarshal(bytes.NewReader(b)); err != nil {
+		return videoInfo{}, err
+	}
+	for _, t := range in.Tracks {
+		c, ok := t.Codec.(*codecs.H264)
+		if !ok {
+			continue
+		}
+		sps := c.SPS
+		if len(sps) < 4 {
+			return videoInfo{}, fmt.Errorf("short SPS")
+		}
+		vi := videoInfo{codec: fmt.Sprintf("avc1.%02x%02x%02x", sps[1], sps[2], sps[3])}
+		var s h264.SPS
+		if err := s.Unmarshal(sps); err == nil {
+			vi.width, vi.height, vi.fps = s.Width(), s.Height(), s.FPS()
+		}
+		return vi, nil
+	}
+	return videoInfo{}, fmt.Errorf("no H.264 track in init segment")
+}

@@ -1,0 +1,316 @@
+package dash
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/Eyevinn/dash-mpd/mpd"
+
+	"github.com/edgenode/edgenode/origin/cmaf"
+)
+
+// Schemes and profiles.
+const (
+	// UTCTimingScheme: the time endpoint answers ISO 8601 (DASH-IF IOP
+	// §4.7, http-iso).
+	UTCTimingScheme = "urn:mpeg:dash:utc:http-iso:2014"
+	profiles        = "urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"
+	dateTimeFormat  = "2006-01-02T15:04:05.000Z"
+)
+
+// view is one track as read for one MPD.
+type view struct {
+	rendition string
+	kind      cmaf.Kind
+	snap      cmaf.Snapshot
+	track     *cmaf.Track // nil in unit tests
+}
+
+// period is one Period of the MPD: its anchor and the discontinuity
+// sequence number of the source track that opens it.
+type period struct {
+	dsn uint64
+	anchor
+}
+
+// mpdInput is everything an MPD is made from; buildMPD is a pure function
+// of it.
+type mpdInput struct {
+	tracks  []view // primary (source rendition's video, or audio) first
+	periods []period
+	ast     time.Time
+	now     time.Time
+	timeURL string
+	cfg     Config
+	// video describes init segment id of a video track (nil: use the
+	// track's current info).
+	video func(v *view, initID uint64) (videoInfo, bool)
+}
+
+func dur(d time.Duration) *mpd.Duration {
+	v := mpd.Duration(d.Round(time.Millisecond))
+	return &v
+}
+
+func u32(v uint32) *uint32 { return &v }
+
+// periodOf returns the index of the period segment sg of v belongs to.
+// The primary track's segments go by discontinuity sequence; the other
+// tracks by media time (they cut at the same instants, within a frame).
+func periodOf(in *mpdInput, v *view, sg *cmaf.Segment, primary bool) int {
+	if primary {
+		for i := len(in.periods) - 1; i >= 0; i-- {
+			if in.periods[i].dsn <= sg.DiscontinuitySeq {
+				return i
+			}
+		}
+		return 0
+	}
+	t := float64(sg.BaseTime) / float64(v.snap.Info.Timescale)
+	const tolerance = 0.1 // s: less than any segment, more than a frame
+	for i := len(in.periods) - 1; i >= 0; i-- {
+		if in.periods[i].media <= t+tolerance {
+			return i
+		}
+	}
+	return -1 // before the window of the source track
+}
+
+// buildMPD renders the MPD. ended makes it static (the stream is over).
+func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
+	prim := &in.tracks[0]
+	info := prim.snap.Info
+	m := mpd.NewMPD(mpd.DYNAMIC_TYPE)
+	m.Profiles = profiles
+	utc := mpd.NewDescriptor(UTCTimingScheme, in.timeURL, "")
+	segTarget := max(info.SegmentTarget, 100*time.Millisecond)
+	partTarget := max(info.PartTarget, 10*time.Millisecond)
+	maxSeg := max(info.MaxSegment, segTarget)
+
+	// Presentation window of the source track.
+	var window time.Duration
+	for _, sg := range prim.snap.Segments {
+		window += sg.Duration
+	}
+	window = max(window, segTarget)
+
+	if ended {
+		m.Type = mpd.Ptr(mpd.STATIC_TYPE)
+		m.AvailabilityStartTime = ""
+	} else {
+		m.AvailabilityStartTime = mpd.DateTime(in.ast.UTC().Format(dateTimeFormat))
+		m.PublishTime = mpd.DateTime(in.now.UTC().Format(dateTimeFormat))
+		mup := in.cfg.MinimumUpdatePeriod
+		if mup == 0 {
+			mup = segTarget
+		}
+		m.MinimumUpdatePeriod = dur(mup)
+		m.SuggestedPresentationDelay = dur(in.cfg.TargetLatency)
+		m.TimeShiftBufferDepth = dur(window)
+		// DASH-IF IOP v5 low latency: latency target and the playback
+		// rate range a player may use to reach it.
+		m.ServiceDescription = []*mpd.ServiceDescriptionType{{
+			Id: 0,
+			Latencies: []*mpd.LatencyType{{
+				ReferenceId: 0,
+				Target:      u32(uint32(in.cfg.TargetLatency.Milliseconds())),
+				Min:         u32(uint32(in.cfg.TargetLatency.Milliseconds() / 2)),
+				Max:         u32(uint32(in.cfg.TargetLatency.Milliseconds() * 3)),
+			}},
+			PlaybackRates: []*mpd.PlaybackRateType{{Min: 0.96, Max: 1.04}},
+		}}
+	}
+	m.MinBufferTime = dur(segTarget)
+	m.MaxSegmentDuration = dur(maxSeg.Round(time.Second) + time.Second)
+	// DASH-IF IOP v5: a dynamic MPD SHALL carry UTCTiming; the node
+	// serves its own time, so players never ask an internet server.
+	m.UTCTimings = []*mpd.DescriptorType{utc}
+
+	// Which segments of each track go into which period.
+	type piece struct {
+		v    *view
+		segs []cmaf.Segment
+	}
+	byPeriod := make([][]piece, len(in.periods))
+	for ti := range in.tracks {
+		v := &in.tracks[ti]
+		cur := -1
+		for _, sg := range v.snap.Segments {
+			p := periodOf(in, v, &sg, ti == 0)
+			if p < 0 {
+				continue
+			}
+			if p != cur {
+				byPeriod[p] = append(byPeriod[p], piece{v: v})
+				cur = p
+			}
+			pc := &byPeriod[p][len(byPeriod[p])-1]
+			// One init segment per Representation per Period.
+			if len(pc.segs) > 0 && pc.segs[0].InitID != sg.InitID {
+				continue
+			}
+			pc.segs = append(pc.segs, sg)
+		}
+	}
+
+	var first time.Time
+	if len(in.periods) > 0 {
+		first = in.periods[0].wall
+	}
+	var lastEnd time.Duration
+	for pi, p := range in.periods {
+		var start time.Duration
+		if ended {
+			start = p.wall.Sub(first)
+		} else {
+			start = p.wall.Sub(in.ast)
+		}
+		start = max(start, 0)
+		per := &mpd.Period{Id: "p" + strconv.FormatUint(p.dsn, 10), Start: dur(start)}
+		var sets [3]*mpd.AdaptationSetType
+		for _, pc := range byPeriod[pi] {
+			if len(pc.segs) == 0 {
+				continue
+			}
+			v := pc.v
+			ts := v.snap.Info.Timescale
+			last := pc.segs[len(pc.segs)-1]
+			incomplete := !last.Complete && !ended && pi == len(in.periods)-1
+			rep := representation(v, pc.segs, p.media, incomplete, segTarget, partTarget, ended)
+			if v.kind == cmaf.Video && in.video != nil {
+				if vi, ok := in.video(v, pc.segs[0].InitID); ok {
+					rep.Codecs = vi.codec
+					rep.Width, rep.Height = uint32(max(vi.width, 0)), uint32(max(vi.height, 0))
+					if vi.fps > 0 {
+						rep.FrameRate = frameRate(vi.fps)
+					}
+				}
+			}
+			as := sets[v.kind]
+			if as == nil {
+				as = adaptationSet(v, uint32(v.kind)-1)
+				// ProducerReferenceTime (DASH-IF IOP v5 low latency):
+				// wall clock of a media time, with the MPD's UTCTiming.
+				if !ended && !pc.segs[0].Wall.IsZero() {
+					as.ProducerReferenceTimes = []*mpd.ProducerReferenceTimeType{{
+						Id: 0, Type: "encoder",
+						WallClockTime:    pc.segs[0].Wall.UTC().Format(dateTimeFormat),
+						PresentationTime: pc.segs[0].BaseTime,
+						UTCTiming:        mpd.NewDescriptor(UTCTimingScheme, in.timeURL, ""),
+					}}
+				}
+				sets[v.kind] = as
+				per.AdaptationSets = append(per.AdaptationSets, as)
+			}
+			as.Representations = append(as.Representations, rep)
+			if v == prim {
+				end := start + time.Duration(float64(last.BaseTime+last.Ticks)/float64(ts)*float64(time.Second)) -
+					time.Duration(p.media*float64(time.Second))
+				lastEnd = max(lastEnd, end)
+			}
+		}
+		if len(per.AdaptationSets) > 0 {
+			m.AppendPeriod(per)
+		}
+	}
+	if ended {
+		m.MediaPresentationDuration = dur(lastEnd)
+	}
+	return m
+}
+
+func adaptationSet(v *view, id uint32) *mpd.AdaptationSetType {
+	as := &mpd.AdaptationSetType{Id: u32(id), SegmentAlignment: true}
+	as.StartWithSAP = 1
+	if v.kind == cmaf.Video {
+		as.ContentType = "video"
+		as.MimeType = "video/mp4"
+	} else {
+		as.ContentType = "audio"
+		as.MimeType = "audio/mp4"
+		as.Lang = "und"
+	}
+	return as
+}
+
+// representation renders one track's segments of one period.
+func representation(v *view, segs []cmaf.Segment, periodMedia float64, incomplete bool, segTarget, partTarget time.Duration, ended bool) *mpd.RepresentationType {
+	info := v.snap.Info
+	ts := info.Timescale
+	rep := &mpd.RepresentationType{Id: v.rendition + "-" + v.kind.String()}
+	bw := info.PeakBandwidth
+	if bw <= 0 {
+		bw = 1_000_000
+		if v.kind == cmaf.Audio {
+			bw = 128_000
+		}
+	}
+	rep.Bandwidth = uint32(min(bw, math.MaxUint32))
+	rep.Codecs = info.Codec
+	if v.kind == cmaf.Video {
+		rep.Width, rep.Height = uint32(max(info.Width, 0)), uint32(max(info.Height, 0))
+		if info.FrameRate > 0 {
+			rep.FrameRate = frameRate(info.FrameRate)
+		}
+	} else if info.SampleRate > 0 {
+		rep.AudioSamplingRate = mpd.Ptr(mpd.UIntVectorType(strconv.Itoa(info.SampleRate)))
+		if info.Channels > 0 {
+			rep.AudioChannelConfigurations = []*mpd.DescriptorType{mpd.NewDescriptor(
+				"urn:mpeg:mpegB:cicp:ChannelConfiguration", strconv.Itoa(info.Channels), "")}
+		}
+	}
+	dir := v.rendition + "/" + v.kind.String() + "/"
+	st := &mpd.SegmentTemplateType{
+		Media:          dir + "seg$Number$.m4s",
+		Initialization: dir + cmaf.InitName(segs[0].InitID),
+	}
+	st.SetTimescale(ts)
+	st.StartNumber = u32(uint32(segs[0].MSN))
+	pto := uint64(math.Round(periodMedia * float64(ts)))
+	st.PresentationTimeOffset = &pto
+	if !ended {
+		// A segment is announced one part after it starts and is then sent
+		// with chunked transfer (DASH-IF IOP v5 low latency).
+		ato := (segTarget - partTarget).Seconds()
+		if ato <= 0 {
+			ato = segTarget.Seconds() / 2
+		}
+		st.AvailabilityTimeOffset = mpd.FloatInf64(ato)
+		st.AvailabilityTimeComplete = mpd.Ptr(false)
+	}
+	tl := &mpd.SegmentTimelineType{}
+	var next uint64
+	for i, sg := range segs {
+		d := sg.Ticks
+		if i == len(segs)-1 && incomplete {
+			// The segment being written: announce its nominal length.
+			d = max(d, uint64(segTarget.Seconds()*float64(ts)))
+		}
+		if d == 0 {
+			continue
+		}
+		if n := len(tl.S); n > 0 && sg.BaseTime == next && tl.S[n-1].D == d {
+			tl.S[n-1].R++
+		} else {
+			t := sg.BaseTime
+			tl.S = append(tl.S, &mpd.S{T: &t, D: d})
+		}
+		next = sg.BaseTime + d
+	}
+	st.SegmentTimeline = tl
+	rep.SegmentTemplate = st
+	return rep
+}
+
+func frameRate(f float64) mpd.FrameRateType {
+	if r := math.Round(f); math.Abs(f-r) < 0.01 {
+		return mpd.FrameRateType(strconv.Itoa(int(r)))
+	}
+	// NTSC-style rates: n*1000/1001.
+	n := math.Round(f * 1001 / 1000)
+	if math.Abs(n*1000/1001-f) < 0.01 {
+		return mpd.FrameRateType(strconv.Itoa(int(n*1000)) + "/1001")
+	}
+	return mpd.FrameRateType(strconv.Itoa(int(math.Round(f*1000))) + "/1000")
+}
