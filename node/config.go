@@ -262,9 +262,13 @@ func Load(opts LoadOptions) (Config, error) {
 	return c, nil
 }
 
-// yaml.v3 reports unknown keys as "line 3: field listne not found in type
-// node.Config".
-var unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`)
+// yaml.v3 reports problems as "line 3: field listne not found in type
+// node.Config" or "line 1: cannot unmarshal !!str `soon` into
+// time.Duration"; we rewrite them to name the full key.
+var (
+	unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.+) not found in type \S+$`)
+	lineRE         = regexp.MustCompile(`^line (\d+): (.*)$`)
+)
 
 func decodeYAML(b []byte, c *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -275,17 +279,17 @@ func decodeYAML(b []byte, c *Config) error {
 	}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		sections := sectionPaths(reflect.TypeFor[Config](), "", map[reflect.Type]string{})
+		keys := keysByLine(b)
 		msgs := make([]string, 0, len(te.Errors))
 		for _, m := range te.Errors {
 			if g := unknownFieldRE.FindStringSubmatch(m); g != nil {
 				key := g[2]
-				for typ, path := range sections {
-					if typ.String() == g[3] && path != "" {
-						key = path + "." + key
-					}
+				if p := keys[g[1]]; p != "" {
+					key = p
 				}
 				m = fmt.Sprintf("line %s: field '%s' not found (unknown key)", g[1], key)
+			} else if g := lineRE.FindStringSubmatch(m); g != nil && keys[g[1]] != "" {
+				m = fmt.Sprintf("line %s: '%s': %s", g[1], keys[g[1]], g[2])
 			}
 			msgs = append(msgs, m)
 		}
@@ -302,16 +306,35 @@ func decodeYAML(b []byte, c *Config) error {
 	return nil
 }
 
-// sectionPaths maps each struct type reachable from t to its YAML path.
-func sectionPaths(t reflect.Type, prefix string, m map[reflect.Type]string) map[reflect.Type]string {
-	m[t] = strings.TrimSuffix(prefix, ".")
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if k := yamlKey(f); k != "" && f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Time]() {
-			sectionPaths(f.Type, prefix+k+".", m)
+// keysByLine maps a line number (as yaml.v3 prints it) to the dotted path
+// of the mapping key on that line, or of the key whose value starts there.
+func keysByLine(b []byte) map[string]string {
+	out := map[string]string{}
+	var root yaml.Node
+	if yaml.Unmarshal(b, &root) != nil {
+		return out
+	}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				path := prefix + k.Value
+				out[strconv.Itoa(k.Line)] = path
+				if l := strconv.Itoa(v.Line); out[l] == "" {
+					out[l] = path
+				}
+				walk(v, path+".")
+			}
 		}
 	}
-	return m
+	walk(&root, "")
+	return out
 }
 
 // EnvName is the environment variable overriding the config key path

@@ -103,6 +103,9 @@ type Node struct {
 	cancel  context.CancelFunc
 	closed  bool
 
+	// extra components appended after components() (tests).
+	extra []namedComponent
+
 	ready    atomic.Bool
 	wg       sync.WaitGroup
 	serveErr chan error
@@ -259,6 +262,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Unlock()
 
 	comps, err := n.components(ctx)
+	comps = append(comps, n.extra...)
 	if err != nil {
 		publicLn.Close()
 		if apiLn != nil {
