@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,6 +156,7 @@ type rendition struct {
 	video []*media.AccessUnit
 	audio []*media.AccessUnit
 	got   []time.Time // arrival of each video AU
+	n     atomic.Int64 // video AUs so far (readable while running)
 }
 
 func watch(t *testing.T, h *hub.Hub, k hub.Key) *rendition {
@@ -181,6 +184,7 @@ func watch(t *testing.T, h *hub.Hub, k hub.Key) *rendition {
 				if ev.AU.Codec.IsVideo() {
 					r.video = append(r.video, ev.AU)
 					r.got = append(r.got, time.Now())
+					r.n.Add(1)
 				} else {
 					r.audio = append(r.audio, ev.AU)
 				}
@@ -313,4 +317,151 @@ func size(au *media.AccessUnit) (int, int, bool) {
 		}
 	}
 	return 0, 0, false
+}
+
+func playAsync(t *testing.T, h *hub.Hub, id uint64, s *mediatest.Stream) chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		play(t, h, id, s)
+	}()
+	t.Cleanup(func() { <-done })
+	return done
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func ladder360() []media.Rendition {
+	return []media.Rendition{{Name: hub.Source}, {Name: "360p", Width: 640, Height: 360, Bitrate: 600_000}}
+}
+
+// maxGap is the largest PTS step between consecutive frames.
+func maxGap(aus []*media.AccessUnit) int64 {
+	var g int64
+	for i := 1; i < len(aus); i++ {
+		g = max(g, aus[i].PTS-aus[i-1].PTS)
+	}
+	return g
+}
+
+// TestKill9PluginMidStream is acceptance 3a: kill -9 of the plugin process
+// mid-stream; the source rendition loses nothing, the transcoded rendition
+// comes back (keyframe first, on the source's keyframes) with a hole of at
+// most 2 s of media time.
+func TestKill9PluginMidStream(t *testing.T) {
+	e := start(t, hwenc.Config{Ladder: ladder360(), RestartBackoff: 100 * time.Millisecond})
+	s := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 640, Height: 360, Duration: 7 * time.Second}}})
+	src := watch(t, e.hub, hub.Key{Stream: 3, Rendition: hub.Source})
+	r := watch(t, e.hub, hub.Key{Stream: 3, Rendition: "360p"})
+	done := playAsync(t, e.hub, 3, s)
+
+	var pid int
+	waitFor(t, "360p frames", func() bool {
+		st, ok := e.m.StreamStatus(3)
+		pid = st.PID
+		return ok && pid != 0 && r.n.Load() >= 45
+	})
+	killedAt := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	before := r.n.Load()
+	var newPID int
+	waitFor(t, "a new plugin process", func() bool {
+		st, _ := e.m.StreamStatus(3)
+		newPID = st.PID
+		return newPID != 0 && newPID != pid && st.Restarts >= 1
+	})
+	<-done
+	wait(t, r, "360p")
+	wait(t, src, "source")
+
+	if len(src.video) != len(s.Video()) {
+		t.Errorf("source rendition: %d video AUs arrived, %d published", len(src.video), len(s.Video()))
+	}
+	if int64(len(r.video)) <= before+30 {
+		t.Fatalf("360p did not come back: %d frames before the kill, %d in all", before, len(r.video))
+	}
+	for i, au := range r.got {
+		if au.After(killedAt) && int64(i) >= before {
+			t.Logf("first 360p frame after kill -9 arrived %v later (pid %d -> %d)", au.Sub(killedAt).Round(time.Millisecond), pid, newPID)
+			break
+		}
+	}
+	gap := maxGap(r.video)
+	t.Logf("largest hole in 360p: %v of media time", time.Duration(gap)*time.Second/90000)
+	if gap > 2*90000 {
+		t.Errorf("360p hole of %v, want at most 2 s", time.Duration(gap)*time.Second/90000)
+	}
+	if gap < 90000/10 {
+		t.Errorf("no hole at all in 360p: was the plugin really killed?")
+	}
+	keys := map[int64]bool{}
+	for _, au := range s.Video() {
+		keys[au.PTS] = au.Key
+	}
+	for i, au := range r.video {
+		if au.Key != keys[au.PTS] {
+			t.Errorf("360p frame %d (pts %d): key=%v, source key=%v", i, au.PTS, au.Key, keys[au.PTS])
+		}
+		if i > 0 && au.PTS-r.video[i-1].PTS > 90000/10 && !au.Key {
+			t.Errorf("360p resumes at pts %d with a non-keyframe", au.PTS)
+		}
+	}
+}
+
+// TestFallbackToX264MidStream is acceptance 3b: a (pretend) VAAPI plugin
+// that fails after 20 frames every time is replaced by x264 mid-stream; the
+// rendition stays one publisher session and plays to the end.
+func TestFallbackToX264MidStream(t *testing.T) {
+	t.Setenv("EDGENODE_FAULT_VAAPI_PRETEND", "1")
+	t.Setenv("EDGENODE_FAULT_VAAPI_FAIL_AFTER", "20")
+	e := start(t, hwenc.Config{Ladder: ladder360(), FallbackAfter: 2, RestartBackoff: 50 * time.Millisecond})
+	if st := e.m.Status(); st.Chosen != "vaapi" {
+		t.Fatalf("chosen %q (%s), want the pretend vaapi", st.Chosen, st.Why)
+	}
+	s := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 640, Height: 360, Duration: 7 * time.Second}}})
+	r := watch(t, e.hub, hub.Key{Stream: 4, Rendition: "360p"})
+	done := playAsync(t, e.hub, 4, s)
+	waitFor(t, "fallback", func() bool {
+		st, _ := e.m.StreamStatus(4)
+		return st.FellBackFrom == "vaapi" && st.Plugin == "x264"
+	})
+	<-done
+	wait(t, r, "360p")
+	st, _ := e.m.StreamStatus(4)
+	t.Logf("after fallback: %+v", st)
+	if st.Restarts < 2 {
+		t.Errorf("restarts %d, want >= 2", st.Restarts)
+	}
+	g, _ := e.reg.Gather()
+	if v := metricValue(g, "edgenode_hwenc_fallbacks_total", "vaapi"); v != 1 {
+		t.Errorf("fallbacks_total{from=vaapi} = %v, want 1", v)
+	}
+	// From the 3 s mark on, x264 has every frame, to the end.
+	src := s.Video()
+	from := src[0].PTS + 3*90000
+	got := map[int64]bool{}
+	for _, au := range r.video {
+		got[au.PTS] = true
+	}
+	missing := 0
+	for _, p := range ptsOf(src, false, from) {
+		if !got[p] {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("360p misses %d frames after the fallback", missing)
+	}
+	checkSize(t, "360p", r.video, 640, 360)
 }
