@@ -155,7 +155,7 @@ type rendition struct {
 	sess  *hub.Session
 	video []*media.AccessUnit
 	audio []*media.AccessUnit
-	got   []time.Time // arrival of each video AU
+	got   []time.Time  // arrival of each video AU
 	n     atomic.Int64 // video AUs so far (readable while running)
 }
 
