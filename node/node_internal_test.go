@@ -191,4 +191,3 @@ func TestSdNotify(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
-
