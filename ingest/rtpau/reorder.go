@@ -40,6 +40,7 @@ const ResyncGap = 3000
 type Reorder struct {
 	size     int
 	buf      []*rtp.Packet
+	mask     int
 	held     int
 	next     uint16
 	started  bool
@@ -60,7 +61,13 @@ func NewReorder(size int) *Reorder {
 	if size > 1<<15 {
 		size = 1 << 15
 	}
-	return &Reorder{size: size, buf: make([]*rtp.Packet, size)}
+	// The ring is a power of two so that slot = seq & mask stays distinct
+	// for consecutive numbers across the 2^16 wrap.
+	ring := 1
+	for ring < size {
+		ring <<= 1
+	}
+	return &Reorder{size: size, buf: make([]*rtp.Packet, ring), mask: ring - 1}
 }
 
 // SetMaxDelay bounds how long a gap may hold back later packets: when the
@@ -117,7 +124,7 @@ func (r *Reorder) Push(p *rtp.Packet) []*rtp.Packet {
 		}
 		r.next = p.SequenceNumber
 	}
-	slot := int(p.SequenceNumber) % r.size
+	slot := int(p.SequenceNumber) & r.mask
 	if q := r.buf[slot]; q != nil {
 		// The window is smaller than 2^16, so an occupied slot within the
 		// window holds the same sequence number.
@@ -147,7 +154,7 @@ func (r *Reorder) Push(p *rtp.Packet) []*rtp.Packet {
 // drain releases the packets that follow r.next without a gap.
 func (r *Reorder) drain(out []*rtp.Packet) []*rtp.Packet {
 	for r.held > 0 {
-		slot := int(r.next) % r.size
+		slot := int(r.next) & r.mask
 		q := r.buf[slot]
 		if q == nil {
 			break
