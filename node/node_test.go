@@ -58,7 +58,12 @@ type kicker struct {
 	ids []uint64
 }
 
-func (k *kicker) Kick(id uint64) { k.mu.Lock(); k.ids = append(k.ids, id); k.mu.Unlock() }
+func (k *kicker) Kick(id uint64) bool {
+	k.mu.Lock()
+	k.ids = append(k.ids, id)
+	k.mu.Unlock()
+	return true
+}
 
 func TestNodeSeparateListeners(t *testing.T) {
 	defer goleak.VerifyNone(t)

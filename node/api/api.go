@@ -38,9 +38,10 @@ const DefaultMaxBodyBytes = 64 << 10
 
 // PublisherControl drops live publishers. The ingest server implements it;
 // the API calls Kick after a stream is deactivated, deleted or gets a new
-// key, once the change is stored (so a reconnect is already refused).
+// key, once the change is stored (so a reconnect is already refused). Kick
+// reports whether a publisher was live and has been dropped.
 type PublisherControl interface {
-	Kick(streamID uint64)
+	Kick(streamID uint64) bool
 }
 
 // Options configure an API.
@@ -115,9 +116,8 @@ func (a *API) kick(id uint64, why string) {
 	a.mu.RLock()
 	pc := a.pc
 	a.mu.RUnlock()
-	if pc != nil {
-		a.log.Info("api: dropping live publisher", "stream", id, "reason", why)
-		pc.Kick(id)
+	if pc != nil && pc.Kick(id) {
+		a.log.Info("api: dropped live publisher", "stream", id, "reason", why)
 	}
 }
 

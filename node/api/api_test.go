@@ -28,7 +28,12 @@ type kicks struct {
 	ids []uint64
 }
 
-func (k *kicks) Kick(id uint64) { k.mu.Lock(); k.ids = append(k.ids, id); k.mu.Unlock() }
+func (k *kicks) Kick(id uint64) bool {
+	k.mu.Lock()
+	k.ids = append(k.ids, id)
+	k.mu.Unlock()
+	return true
+}
 func (k *kicks) got() []uint64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
