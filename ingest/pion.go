@@ -76,7 +76,10 @@ func (l pionLogger) Debug(string)              {}
 func (l pionLogger) Debugf(string, ...any)     {}
 func (l pionLogger) Info(string)               {}
 func (l pionLogger) Infof(string, ...any)      {}
-func (l pionLogger) Warn(m string)             { l.emit(slog.LevelWarn, m) }
-func (l pionLogger) Warnf(f string, a ...any)  { l.emit(slog.LevelWarn, fmt.Sprintf(f, a...)) }
-func (l pionLogger) Error(m string)            { l.emit(slog.LevelError, m) }
-func (l pionLogger) Errorf(f string, a ...any) { l.emit(slog.LevelError, fmt.Sprintf(f, a...)) }
+
+// pion warns about every closed socket at teardown: its warnings are debug
+// logs here, its errors warnings.
+func (l pionLogger) Warn(m string)             { l.emit(slog.LevelDebug, m) }
+func (l pionLogger) Warnf(f string, a ...any)  { l.emit(slog.LevelDebug, fmt.Sprintf(f, a...)) }
+func (l pionLogger) Error(m string)            { l.emit(slog.LevelWarn, m) }
+func (l pionLogger) Errorf(f string, a ...any) { l.emit(slog.LevelWarn, fmt.Sprintf(f, a...)) }
