@@ -70,12 +70,12 @@ type pionLogger struct{ log *slog.Logger }
 func (l pionLogger) emit(level slog.Level, msg string) {
 	l.log.Log(context.Background(), level, strings.TrimSpace(msg))
 }
-func (l pionLogger) Trace(string)              {}
-func (l pionLogger) Tracef(string, ...any)     {}
-func (l pionLogger) Debug(string)              {}
-func (l pionLogger) Debugf(string, ...any)     {}
-func (l pionLogger) Info(string)               {}
-func (l pionLogger) Infof(string, ...any)      {}
+func (l pionLogger) Trace(string)          {}
+func (l pionLogger) Tracef(string, ...any) {}
+func (l pionLogger) Debug(string)          {}
+func (l pionLogger) Debugf(string, ...any) {}
+func (l pionLogger) Info(string)           {}
+func (l pionLogger) Infof(string, ...any)  {}
 
 // pion warns about every closed socket at teardown: its warnings are debug
 // logs here, its errors warnings.
