@@ -16,6 +16,10 @@ type Config struct {
 	// TCPPort is the ICE-TCP passive port. Default 8189; -1 picks an
 	// ephemeral port; see Server.TCPAddr.
 	TCPPort int `yaml:"tcp_port"`
+	// UDPReadBuffer is the socket receive buffer of the UDP mux, in bytes.
+	// Default 4 MiB (50 publishers at 1 Mbit/s overflow Linux's 208 KiB
+	// default). The kernel caps it at net.core.rmem_max.
+	UDPReadBuffer int `yaml:"udp_read_buffer"`
 	// DisableTCP turns ICE-TCP candidates off. Default false (offered).
 	DisableTCP bool `yaml:"disable_tcp"`
 	// NAT1To1IPs are public addresses announced as host candidates instead
@@ -67,6 +71,7 @@ const (
 	DefaultPostBurst        = 20
 	DefaultStartBitrateKbps = 2500
 	DefaultReorderPackets   = 128
+	DefaultUDPReadBuffer    = 4 << 20
 )
 
 // withDefaults returns c with zero values replaced by defaults.
@@ -99,6 +104,9 @@ func (c Config) withDefaults() Config {
 	if c.StartBitrateKbps == 0 {
 		c.StartBitrateKbps = DefaultStartBitrateKbps
 	}
+	if c.UDPReadBuffer == 0 {
+		c.UDPReadBuffer = DefaultUDPReadBuffer
+	}
 	if c.ReorderPackets == 0 {
 		c.ReorderPackets = DefaultReorderPackets
 	}
@@ -115,6 +123,9 @@ func (c Config) Validate() error {
 		if p.v < -1 || p.v > 65535 {
 			return fmt.Errorf("%w: '%s' must be 1..65535 (0 = default %d, -1 = ephemeral)", ErrConfig, p.key, DefaultPort)
 		}
+	}
+	if c.UDPReadBuffer < 0 || c.UDPReadBuffer > 1<<30 {
+		return fmt.Errorf("%w: 'udp_read_buffer' must be 0..1073741824 bytes", ErrConfig)
 	}
 	for _, ip := range c.NAT1To1IPs {
 		if net.ParseIP(ip) == nil {

@@ -135,6 +135,8 @@ func (s *Server) Start(ctx context.Context) error {
 		ice.UDPMuxFromPortWithInterfaceFilter(keepIface),
 		ice.UDPMuxFromPortWithLogger(lf.NewLogger("udpmux")),
 		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4, ice.NetworkTypeUDP6),
+		ice.UDPMuxFromPortWithReadBufferSize(s.cfg.UDPReadBuffer),
+		ice.UDPMuxFromPortWithWriteBufferSize(1 << 20),
 	}
 	if *s.cfg.IncludeLoopback {
 		opts = append(opts, ice.UDPMuxFromPortWithLoopback())

@@ -171,7 +171,7 @@ func (r *Reorder) drain(out []*rtp.Packet) []*rtp.Packet {
 // packet, counting the skipped numbers as lost, and releases what follows.
 func (r *Reorder) skipGap(out []*rtp.Packet) []*rtp.Packet {
 	for i := 0; i < r.size && r.held > 0; i++ {
-		if r.buf[int(r.next)%r.size] != nil {
+		if r.buf[int(r.next)&r.mask] != nil {
 			break
 		}
 		r.lost.Add(1)

@@ -187,13 +187,12 @@ func runChild(base string, n, bitrate int) error {
 			defer wg.Done()
 			id := strconv.Itoa(i + 1)
 			<-start
-			t0 := time.Now()
 			p, err := whipclient.Publish(ctx, whipclient.Options{URL: base + "/whip/" + id + "_k" + id, Video: video, Bitrate: bitrate})
 			if err != nil {
 				errs <- err
 				return
 			}
-			times[i] = ms(time.Since(t0))
+			times[i] = ms(p.PostTime)
 			pubs[i] = p
 		}()
 	}

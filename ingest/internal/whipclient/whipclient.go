@@ -79,6 +79,9 @@ type Publisher struct {
 	Location string
 	// Answer is the SDP answer received.
 	Answer string
+	// PostTime is how long the POST took, from sending the offer to
+	// reading the whole 201 answer.
+	PostTime time.Duration
 
 	opts    Options
 	conn    *blackholeConn
@@ -273,12 +276,14 @@ func Publish(ctx context.Context, o Options) (*Publisher, error) {
 	if o.Bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+o.Bearer)
 	}
+	postStart := time.Now()
 	res, err := o.HTTP.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	ans, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	_ = res.Body.Close()
+	p.PostTime = time.Since(postStart)
 	if res.StatusCode != http.StatusCreated {
 		return nil, &ErrStatus{Code: res.StatusCode, Body: string(ans)}
 	}
