@@ -57,6 +57,7 @@
     });
     hls.loadSource(url);
     hls.attachMedia(video);
+    window.edgenodeLib = hls; // for diagnostics from the console or a test
     st.lib = 'hls.js ' + Hls.version;
     return {
       destroy: function () { hls.destroy(); },
@@ -89,6 +90,7 @@
       err('dash.js: ' + m);
     });
     p.initialize(video, url, true);
+    window.edgenodeLib = p; // for diagnostics from the console or a test
     st.lib = 'dash.js ' + dashjs.Version;
     return {
       destroy: function () { p.reset(); },
