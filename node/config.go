@@ -175,11 +175,15 @@ func validateSections(v reflect.Value, prefix string) []error {
 	t := v.Type()
 	for i := range t.NumField() {
 		f := t.Field(i)
+		fv := v.Field(i)
+		if isInline(f) {
+			// Its keys are the parent's, and so is its Validate (promoted).
+			continue
+		}
 		key := yamlKey(f)
 		if key == "" || f.Type.Kind() != reflect.Struct || f.Type == reflect.TypeFor[time.Time]() {
 			continue
 		}
-		fv := v.Field(i)
 		if f.Type.Implements(validatorType) {
 			if err := fv.Interface().(interface{ Validate() error }).Validate(); err != nil {
 				errs = append(errs, &SectionError{Section: prefix + key, Err: err})
@@ -212,6 +216,13 @@ func (e *SectionError) Error() string {
 }
 
 func (e *SectionError) Unwrap() error { return e.Err }
+
+// isInline reports a struct field whose keys sit at its parent's level
+// (`yaml:",inline"`).
+func isInline(f reflect.StructField) bool {
+	_, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return (f.IsExported() || f.Anonymous) && f.Type.Kind() == reflect.Struct && strings.Contains(","+opts+",", ",inline,")
+}
 
 // yamlKey is the YAML key of a struct field, "" if it has none.
 func yamlKey(f reflect.StructField) string {
@@ -374,7 +385,9 @@ func isLeaf(t reflect.Type) bool {
 		return true
 	}
 	switch t.Kind() {
-	case reflect.Struct, reflect.Map, reflect.Pointer, reflect.Interface, reflect.Func, reflect.Chan:
+	case reflect.Pointer: // *bool, *int, ...: "unset" distinct from zero
+		return t.Elem().Kind() != reflect.Pointer && isLeaf(t.Elem())
+	case reflect.Struct, reflect.Map, reflect.Interface, reflect.Func, reflect.Chan:
 		return false
 	case reflect.Slice:
 		return t.Elem().Kind() == reflect.String
@@ -387,11 +400,15 @@ func walkLeaves(t reflect.Type, prefix string, fn func(path string, index []int)
 	walk = func(t reflect.Type, prefix string, index []int) {
 		for i := range t.NumField() {
 			f := t.Field(i)
+			idx := append(append([]int(nil), index...), i)
+			if isInline(f) {
+				walk(f.Type, prefix, idx)
+				continue
+			}
 			k := yamlKey(f)
 			if k == "" {
 				continue
 			}
-			idx := append(append([]int(nil), index...), i)
 			switch {
 			case isLeaf(f.Type):
 				fn(prefix+k, idx)
@@ -426,6 +443,14 @@ func applyEnv(v reflect.Value, env []string) error {
 }
 
 func setFromString(f reflect.Value, s string) error {
+	if f.Kind() == reflect.Pointer && !f.Type().Implements(textUnmarshalerType) {
+		p := reflect.New(f.Type().Elem())
+		if err := setFromString(p.Elem(), s); err != nil {
+			return err
+		}
+		f.Set(p)
+		return nil
+	}
 	if tu, ok := f.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		if err := tu.UnmarshalText([]byte(s)); err != nil {
 			return fmt.Errorf("is invalid: %w", err)

@@ -35,8 +35,28 @@ func (s fakeSection) Validate() error {
 	return errors.Join(errs...)
 }
 
+type inlined struct {
+	PartTarget time.Duration `yaml:"part_target"`
+}
+
+func (c inlined) Validate() error {
+	if c.PartTarget < 0 {
+		return errors.New("'part_target' must not be negative")
+	}
+	return nil
+}
+
+// originLike embeds its packager keys inline and has no Validate itself.
+type originLike struct {
+	inlined `yaml:",inline"`
+	Linger  time.Duration `yaml:"linger"`
+	Enabled *bool         `yaml:"enabled"`
+	Port    *int          `yaml:"port"`
+}
+
 type fakeConfig struct {
 	Listen string      `yaml:"listen"`
+	Origin originLike  `yaml:"origin"`
 	Ingest fakeSection `yaml:"ingest"`
 	Plain  struct {
 		Sub fakeSection `yaml:"sub"`
@@ -55,6 +75,10 @@ func TestEnvReachesNestedSections(t *testing.T) {
 		"EDGENODE_INGEST_INNER_NAME=n",
 		"EDGENODE_PLAIN_SUB_UDP_PORT=9",
 		"EDGENODE_INGEST_NOTAG=x",
+		"EDGENODE_ORIGIN_PART_TARGET=500ms",
+		"EDGENODE_ORIGIN_LINGER=1m",
+		"EDGENODE_ORIGIN_ENABLED=false",
+		"EDGENODE_ORIGIN_PORT=7",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +87,10 @@ func TestEnvReachesNestedSections(t *testing.T) {
 	if in.UDPPort != 5004 || !reflect.DeepEqual(in.Hosts, []string{"a.example", "b.example"}) || !in.Enabled ||
 		in.Rate != 7 || in.Gain != 0.5 || in.Hold != 2*time.Minute || in.Inner.Name != "n" || in.NoTag != "" || c.Plain.Sub.UDPPort != 9 {
 		t.Fatalf("%+v", c)
+	}
+	o := c.Origin
+	if o.PartTarget != 500*time.Millisecond || o.Linger != time.Minute || o.Enabled == nil || *o.Enabled || o.Port == nil || *o.Port != 7 {
+		t.Fatalf("origin %+v", o)
 	}
 	err = applyEnv(reflect.ValueOf(&c).Elem(), []string{"EDGENODE_INGEST_RATE=-1", "EDGENODE_INGEST_ENABLED=maybe"})
 	if err == nil || !strings.Contains(err.Error(), "'ingest.rate'") || !strings.Contains(err.Error(), "'ingest.enabled'") {
@@ -75,9 +103,10 @@ func TestValidateSectionsPrefixesKeys(t *testing.T) {
 	c.Ingest.UDPPort = 70000
 	c.Ingest.Inner.Name = "bad"
 	c.Plain.Sub.UDPPort = -1
+	c.Origin.PartTarget = -1
 	err := errors.Join(validateSections(reflect.ValueOf(c), "")...)
 	msg := err.Error()
-	for _, want := range []string{"'ingest.udp_port' must be 1..65535", "ingest: inner name is bad", "'plain.sub.udp_port' must be"} {
+	for _, want := range []string{"'ingest.udp_port' must be 1..65535", "ingest: inner name is bad", "'plain.sub.udp_port' must be", "'origin.part_target' must not be negative"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q lacks %q", msg, want)
 		}
