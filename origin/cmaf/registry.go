@@ -1,6 +1,7 @@
 package cmaf
 
 import (
+	"context"
 	"sort"
 	"sync"
 )
@@ -86,11 +87,33 @@ func (s *Stream) Rendition(name string) (*Rendition, bool) {
 type Registry struct {
 	mu      sync.Mutex
 	streams map[uint64]*Stream
+	added   chan struct{} // closed and replaced when a rendition is added
 }
 
 // NewRegistry returns an empty Registry.
 func NewRegistry() *Registry {
-	return &Registry{streams: map[uint64]*Stream{}}
+	return &Registry{streams: map[uint64]*Stream{}, added: make(chan struct{})}
+}
+
+// WaitStream returns stream id, waiting for it to appear until ctx is
+// done (then ok is false). Playlist requests use it so that a player
+// that asks while a publisher (re)connects or the node restarts is held
+// rather than failed.
+func (r *Registry) WaitStream(ctx context.Context, id uint64) (*Stream, bool) {
+	for {
+		r.mu.Lock()
+		s, ok := r.streams[id]
+		ch := r.added
+		r.mu.Unlock()
+		if ok {
+			return s, true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false
+		case <-ch:
+		}
+	}
 }
 
 // Stream returns stream id if any of its renditions is packaged.
@@ -123,10 +146,12 @@ func (r *Registry) add(id uint64, rd *Rendition) {
 		s = &Stream{ID: id, rends: map[string]*Rendition{}}
 		r.streams[id] = s
 	}
-	r.mu.Unlock()
 	s.mu.Lock()
 	s.rends[rd.Name] = rd
 	s.mu.Unlock()
+	close(r.added)
+	r.added = make(chan struct{})
+	r.mu.Unlock()
 }
 
 // remove drops rendition name of stream id (and the stream with its last

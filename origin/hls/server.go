@@ -80,6 +80,14 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("OPTIONS /cmaf/{id}/{rendition}/{playlist}", cmaf.Preflight)
 }
 
+// waitStream holds a request for a stream that is not packaged (yet, or
+// again after a node restart) for StartTimeout.
+func (s *Server) waitStream(ctx context.Context, id uint64) (*cmaf.Stream, bool) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	defer cancel()
+	return s.reg.WaitStream(ctx, id)
+}
+
 // waitStart waits until every track has a complete segment (players and
 // parsers expect at least one EXTINF), or the timeout.
 func (s *Server) waitStart(ctx context.Context, tracks func() []*cmaf.Track) bool {
@@ -130,7 +138,7 @@ func (s *Server) serveMaster(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "master", http.StatusNotFound, maxAge(time.Second), "no such stream")
 		return
 	}
-	st, ok := s.reg.Stream(id)
+	st, ok := s.waitStream(r.Context(), id)
 	if !ok || !s.waitStart(r.Context(), func() []*cmaf.Track {
 		var ts []*cmaf.Track
 		for _, rd := range st.Renditions() {
@@ -252,8 +260,13 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rendition := r.PathValue("rendition")
-	t, ok := s.reg.Lookup(id, rendition, kind)
-	if !ok {
+	var t *cmaf.Track
+	if st, ok := s.waitStream(r.Context(), id); ok {
+		if rd, ok := st.Rendition(rendition); ok {
+			t = rd.Track(kind)
+		}
+	}
+	if t == nil {
 		s.fail(w, "media", http.StatusNotFound, notFoundCache, "not found")
 		return
 	}
