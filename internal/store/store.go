@@ -216,19 +216,28 @@ func NewStreamKey() (string, error) {
 }
 
 // ValidateName checks a stream name: 1..MaxNameLen bytes of UTF-8 without
-// control characters.
+// control characters. The error wraps ErrInvalid.
 func ValidateName(name string) error {
-	switch {
-	case name == "" || strings.TrimSpace(name) == "":
-		return fmt.Errorf("%w: name must not be empty", ErrInvalid)
-	case len(name) > MaxNameLen:
-		return fmt.Errorf("%w: name must be at most %d bytes", ErrInvalid, MaxNameLen)
-	case !utf8.ValidString(name):
-		return fmt.Errorf("%w: name must be valid UTF-8", ErrInvalid)
-	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return fmt.Errorf("%w: name must not contain control characters", ErrInvalid)
+	if p := NameProblem(name); p != "" {
+		return fmt.Errorf("%w: name %s", ErrInvalid, p)
 	}
 	return nil
+}
+
+// NameProblem says what is wrong with a stream name ("must not be empty"),
+// or "" when it is acceptable; callers put their own subject in front.
+func NameProblem(name string) string {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return "must not be empty"
+	case len(name) > MaxNameLen:
+		return fmt.Sprintf("must be at most %d bytes", MaxNameLen)
+	case !utf8.ValidString(name):
+		return "must be valid UTF-8"
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "must not contain control characters"
+	}
+	return ""
 }
 
 // CreateStream stores a new active stream with a fresh key.
