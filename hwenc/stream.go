@@ -227,6 +227,14 @@ func (w *worker) onVideo(au *media.AccessUnit) {
 		if w.ts != nil && !slices.Equal(w.ts.rungs, want) {
 			w.log.Info("ladder changes at keyframe", "pts", au.PTS, "from", names(w.ts.rungs), "to", names(want))
 			w.stopTranscode(true)
+			w.mu.Lock()
+			for n, o := range w.outs {
+				if !slices.ContainsFunc(want, func(r media.Rendition) bool { return r.Name == n }) {
+					o.pub.Close() // rung dropped by a ladder override
+					delete(w.outs, n)
+				}
+			}
+			w.mu.Unlock()
 		}
 		if w.ts == nil && len(want) > 0 && w.plugin != "" && !now.Before(w.retryAt) {
 			if err := w.startTranscode(want); err != nil {
