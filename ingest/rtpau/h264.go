@@ -87,7 +87,6 @@ type H264 struct {
 	sps, pps []byte
 	width    int
 	height   int
-	fps      float64
 
 	waiting  atomic.Bool
 	dtsx     h264.DTSExtractor
@@ -460,7 +459,7 @@ func (h *H264) setSPS(n []byte) {
 		return
 	}
 	changed := h.width != 0
-	h.width, h.height, h.fps = w, hh, sps.FPS()
+	h.width, h.height = w, hh
 	h.stats.update(func(s *Stats) {
 		s.Width, s.Height = w, hh
 		if changed {

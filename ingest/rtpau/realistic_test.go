@@ -17,6 +17,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+	"go.uber.org/goleak"
 
 	"github.com/edgenode/edgenode/internal/media"
 )
@@ -62,6 +63,13 @@ func TestMain(m *testing.M) {
 	srcDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
+	// The package starts no goroutines; make sure it stays that way.
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
