@@ -274,7 +274,13 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 }
 
 func (c *gatedConn) Close() error {
+	// A TLS close whose close_notify cannot be sent (peer already gone) is
+	// still a close; do not let pion log it as an error.
 	err := c.Conn.Close()
+	if err != nil {
+		c.l.s.log.Debug("turn: close stream", "client", c.Conn.RemoteAddr().String(), "err", err)
+		err = nil
+	}
 	c.once.Do(func() {
 		c.l.mu.Lock()
 		delete(c.l.conns, c)

@@ -121,9 +121,47 @@ func (p *Policy) mediaAddrs() []netip.AddrPort {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if now := time.Now(); p.cached == nil || now.Sub(p.fetchedAt) > mediaRefresh {
-		p.cached, p.fetchedAt = p.media(), now
+		p.cached, p.fetchedAt = expandUnspecified(p.media()), now
 	}
 	return p.cached
+}
+
+// expandUnspecified replaces a media socket bound to 0.0.0.0 or [::] by
+// the machine's own addresses at that port (what its candidates carry).
+func expandUnspecified(in []netip.AddrPort) []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(in))
+	var local []netip.Addr
+	for _, ap := range in {
+		if !ap.Addr().IsUnspecified() {
+			out = append(out, netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()))
+			continue
+		}
+		if local == nil {
+			local = localAddrs()
+		}
+		for _, a := range local {
+			if a.Is4() || ap.Addr().Is6() { // [::] is dual-stack; 0.0.0.0 is IPv4 only
+				out = append(out, netip.AddrPortFrom(a, ap.Port()))
+			}
+		}
+	}
+	return out
+}
+
+func localAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return []netip.Addr{}
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
 }
 
 // Allowed reports whether relaying to peer is permitted.
@@ -139,7 +177,7 @@ func (p *Policy) Allowed(peer netip.AddrPort) bool {
 	}
 	for _, m := range p.mediaAddrs() {
 		ma := m.Addr().Unmap().WithZone("")
-		if !ma.IsUnspecified() && ma == a && m.Port() == peer.Port() {
+		if ma == a && m.Port() == peer.Port() {
 			return true
 		}
 	}

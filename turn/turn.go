@@ -46,8 +46,9 @@ type Deps struct {
 	// Secrets keeps the node secret (required).
 	Secrets Secrets
 	// MediaAddrs returns the node's own WebRTC media addresses (the ingest
-	// UDP socket); they are the only default relay peers. Unspecified
-	// addresses in the list are ignored: return the concrete ones.
+	// UDP socket, e.g. ingest's UDPAddrs); they are the only default relay
+	// peers. An unspecified address (0.0.0.0:p, [::]:p) stands for every
+	// address of this machine at port p. Called at most once a second.
 	MediaAddrs func() []netip.AddrPort
 	// DataDir keeps the self-signed certificate; empty keeps it in memory.
 	DataDir string

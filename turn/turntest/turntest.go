@@ -81,6 +81,13 @@ func Config() turn.Config {
 // the node's media addresses; it is closed when the test ends.
 func Start(tb testing.TB, cfg turn.Config, media ...netip.AddrPort) *Server {
 	tb.Helper()
+	return StartFunc(tb, cfg, func() []netip.AddrPort { return media })
+}
+
+// StartFunc is Start with the media addresses read from a function (e.g.
+// a running ingest server's UDPAddrs).
+func StartFunc(tb testing.TB, cfg turn.Config, media func() []netip.AddrPort) *Server {
+	tb.Helper()
 	secrets := &MapSecrets{}
 	reg := prometheus.NewRegistry()
 	level := slog.LevelWarn
@@ -91,7 +98,7 @@ func Start(tb testing.TB, cfg turn.Config, media ...netip.AddrPort) *Server {
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		Metrics:    reg,
 		Secrets:    secrets,
-		MediaAddrs: func() []netip.AddrPort { return media },
+		MediaAddrs: media,
 		DataDir:    tb.TempDir(),
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
