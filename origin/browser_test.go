@@ -86,13 +86,13 @@ setInterval(function () {
 // more than a tenth of the latency samples after that exceed max (the
 // machine running the test is shared: a single late sample is noise, a
 // player that does not keep up is not).
-func checkRun(t *testing.T, what string, all []playertest.Status, from, settle, max float64) {
+func checkRun(t *testing.T, what string, all []playertest.Status, from, settle, max float64, allowErrors bool) {
 	t.Helper()
 	stalls := -1
 	var n, over int
 	worst := 0.0
 	for _, s := range all {
-		if len(s.Errors) > 0 {
+		if len(s.Errors) > 0 && !allowErrors {
 			t.Errorf("%s: player errors: %v", what, s.Errors)
 			return
 		}
@@ -176,7 +176,7 @@ func TestHLSJSLowLatencyRampReconnectRestart(t *testing.T) {
 		}
 		t.Logf("t=%.2f lat=%.2f lib=%.2f target=%.2f buf=%.2f %dx%d stalls=%d", s.CurrentTime, deref(s.Latency), deref(s.LibLatency), deref(s.TargetLatency), s.Buffer, s.Width, s.Height, s.Stalls)
 	}
-	checkRun(t, "ramp", all, 0, 3, 1.5)
+	checkRun(t, "ramp", all, 0, 3, 1.5, false)
 	widths := map[int]bool{}
 	for _, s := range all {
 		widths[s.Width] = true
@@ -189,13 +189,13 @@ func TestHLSJSLowLatencyRampReconnectRestart(t *testing.T) {
 
 	// Reconnect: a new session on the same stream continues the playlists.
 	before := last.CurrentTime
-	stop = publish(t, h, 11, st, 2, true)
+	stop = publish(t, h, 11, st, 3, true)
 	cur, _ := playertest.Read(bctx)
-	last, all, err = waitAdvance(bctx, cur.CurrentTime, 8, 30*time.Second)
-	if err != nil || last.CurrentTime < before+6 {
+	last, all, err = waitAdvance(bctx, cur.CurrentTime, 14, 30*time.Second)
+	if err != nil || last.CurrentTime < before+14 {
 		t.Fatalf("after reconnect: %v (currentTime %.2f, was %.2f) %+v", err, last.CurrentTime, before, last)
 	}
-	checkRun(t, "reconnect", all, cur.CurrentTime, 4, 1.5)
+	checkRun(t, "reconnect", all, cur.CurrentTime, 8, 1.5, false)
 	t.Logf("reconnect: latency %v", deref(last.Latency))
 
 	// Restart the node mid-stream: a new origin over the same state behind
@@ -216,13 +216,18 @@ func TestHLSJSLowLatencyRampReconnectRestart(t *testing.T) {
 	}
 	defer func() { _ = o2.Close() }()
 	sw.h.Store(newMux(t, o2))
-	publish(t, h2, 11, st, 3, true)
+	publish(t, h2, 11, st, 4, true)
 	cur, _ = playertest.Read(bctx)
-	last, all, err = waitAdvance(bctx, cur.CurrentTime, 8, 40*time.Second)
+	last, all, err = waitAdvance(bctx, cur.CurrentTime, 14, 40*time.Second)
 	if err != nil {
 		t.Fatalf("after restart: %v %+v", err, last)
 	}
-	checkRun(t, "restart", all, cur.CurrentTime, 4, 1.5)
+	// Network errors while the node was down are expected; the player
+	// must recover by itself (no reload) and settle at low latency again.
+	if len(last.Errors) > 0 {
+		t.Logf("restart: player saw %v while the node was down", last.Errors)
+	}
+	checkRun(t, "restart", all, cur.CurrentTime, 8, 1.5, true)
 	t.Logf("restart: latency %v, stalls %d", deref(last.Latency), last.Stalls)
 }
 

@@ -255,7 +255,7 @@ func TestLLHLSPlaylistRules(t *testing.T) {
 	cfg := Config{HLS: hlsConfigFast()}
 	n := startNode(t, cfg, hub.New(0), &mapState{})
 	base := n.srv.URL + "/cmaf/5"
-	stop := publish(t, n.hub, 5, st, 5, false) // 10 s
+	stop := publish(t, n.hub, 5, st, 9, false) // 18 s
 
 	// Unknown stream and rendition → 404.
 	if r := get(t, n.srv.URL+"/cmaf/6/master.m3u8"); r.code != http.StatusNotFound {

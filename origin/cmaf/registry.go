@@ -75,6 +75,20 @@ func (s *Stream) Renditions() []*Rendition {
 	return rs
 }
 
+// Version sums the versions of every track of the stream: it changes
+// whenever any of them changes (or a rendition comes or goes).
+func (s *Stream) Version() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := uint64(len(s.rends)) << 48
+	for _, r := range s.rends {
+		for _, t := range r.Tracks() {
+			v += t.Version()
+		}
+	}
+	return v
+}
+
 // Rendition returns rendition name.
 func (s *Stream) Rendition(name string) (*Rendition, bool) {
 	s.mu.Lock()

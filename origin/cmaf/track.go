@@ -191,6 +191,13 @@ func (t *Track) Snapshot() Snapshot {
 	return s
 }
 
+// Version increases with every change of the track.
+func (t *Track) Version() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.version
+}
+
 // Changed returns a channel that is closed at the next change of the
 // track (part, segment, end).
 func (t *Track) Changed() <-chan struct{} {

@@ -26,6 +26,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +43,30 @@ type Server struct {
 
 	requests *prometheus.CounterVec
 	blocked  prometheus.Gauge
+	blockedN atomic.Int64 // the same, for benchmarks
+
+	cacheMu sync.Mutex
+	cache   map[plKey]*plEntry
+}
+
+// plKey names one rendered media playlist variant.
+type plKey struct {
+	stream    uint64
+	rendition string
+	kind      cmaf.Kind
+	skip      bool
+}
+
+// plEntry is the last rendering of a playlist; requests released together
+// by a blocking reload share it instead of rendering it a thousand times.
+type plEntry struct {
+	mu   sync.Mutex
+	sig  uint64
+	body []byte
+	gz   []byte
+	tag  string
+	mod  time.Time
+	td   time.Duration
 }
 
 // New returns a Server over reg. metrics may be nil.
@@ -261,7 +287,8 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	rendition := r.PathValue("rendition")
 	var t *cmaf.Track
-	if st, ok := s.waitStream(r.Context(), id); ok {
+	st, ok := s.waitStream(r.Context(), id)
+	if ok {
 		if rd, ok := st.Rendition(rendition); ok {
 			t = rd.Track(kind)
 		}
@@ -288,7 +315,9 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), timeout)
 		s.blocked.Inc()
+		s.blockedN.Add(1)
 		err := t.Wait(ctx, q.msn, q.part)
+		s.blockedN.Add(-1)
 		s.blocked.Dec()
 		cancel()
 		switch {
@@ -303,25 +332,90 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, "media", http.StatusServiceUnavailable, "no-store", "blocked too long")
 			return
 		}
-		snap = t.Snapshot()
-	}
-	body := MediaPlaylist(snap, MediaOptions{
-		Prefix:       kind.String() + "/",
-		PartHoldBack: s.cfg.PartHoldBack,
-		Skip:         q.skip,
-		Reports:      s.reports(id, rendition, kind),
-	})
-	cache := maxAge(td / 2) // App. B.1: non-blocking 0.5 × TD
+		}
+	e := s.render(st, plKey{id, rendition, kind, q.skip}, t)
+	cache := maxAge(e.td / 2) // App. B.1: non-blocking 0.5 × TD
 	if q.blocking {
-		cache = maxAge(6 * td) // App. B.1: blocking responses 6 × TD
+		cache = maxAge(6 * e.td) // App. B.1: blocking responses 6 × TD
 	}
+	s.writeEntry(w, r, e, cache)
+}
+
+// render returns the current rendering of a media playlist, from the
+// cache when nothing in the stream changed since.
+func (s *Server) render(st *cmaf.Stream, k plKey, t *cmaf.Track) *plEntry {
+	s.cacheMu.Lock()
+	if s.cache == nil {
+		s.cache = map[plKey]*plEntry{}
+	}
+	e, ok := s.cache[k]
+	if !ok {
+		e = &plEntry{}
+		s.cache[k] = e
+		// Forget streams that are gone.
+		for ck := range s.cache {
+			if _, live := s.reg.Stream(ck.stream); !live {
+				delete(s.cache, ck)
+			}
+		}
+	}
+	s.cacheMu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sig := st.Version()
+	if e.body != nil && e.sig == sig {
+		return &plEntry{body: e.body, gz: e.gz, tag: e.tag, mod: e.mod, td: e.td}
+	}
+	snap := t.Snapshot()
+	body := MediaPlaylist(snap, MediaOptions{
+		Prefix:       k.kind.String() + "/",
+		PartHoldBack: s.cfg.PartHoldBack,
+		Skip:         k.skip,
+		Reports:      s.reports(k.stream, k.rendition, k.kind),
+	})
 	var mod time.Time
 	if n := len(snap.Segments); n > 0 {
 		if p := snap.Segments[n-1].Parts; len(p) > 0 {
 			mod = p[len(p)-1].Done
 		}
 	}
-	s.write(w, r, "media", body, cache, mod)
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	_, _ = zw.Write(body)
+	_ = zw.Close()
+	e.sig, e.body, e.gz, e.mod = sig, body, buf.Bytes(), mod
+	e.td = time.Duration(TargetDuration(snap)) * time.Second
+	e.tag = fmt.Sprintf(`"%x-%d`, crc32.ChecksumIEEE(body), len(body))
+	return &plEntry{body: e.body, gz: e.gz, tag: e.tag, mod: e.mod, td: e.td}
+}
+
+// writeEntry sends a cached playlist rendering.
+func (s *Server) writeEntry(w http.ResponseWriter, r *http.Request, e *plEntry, cache string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/vnd.apple.mpegurl")
+	h.Set("Cache-Control", cache)
+	h.Set("Vary", "Accept-Encoding")
+	body, tag := e.body, e.tag+`"`
+	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		body, tag = e.gz, e.tag+`-gz"`
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("ETag", tag)
+	if !e.mod.IsZero() {
+		h.Set("Last-Modified", e.mod.UTC().Format(http.TimeFormat))
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == tag {
+		h.Del("Content-Encoding")
+		s.requests.WithLabelValues("media", "304").Inc()
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	s.requests.WithLabelValues("media", "200").Inc()
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
 }
 
 // reports lists the other media playlists of the stream.
