@@ -3,9 +3,9 @@ package origin
 import (
 	"context"
 	"math"
-	"os"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"

@@ -332,7 +332,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, "media", http.StatusServiceUnavailable, "no-store", "blocked too long")
 			return
 		}
-		}
+	}
 	e := s.render(st, plKey{id, rendition, kind, q.skip}, t)
 	cache := maxAge(e.td / 2) // App. B.1: non-blocking 0.5 × TD
 	if q.blocking {
