@@ -27,6 +27,7 @@ func TestConcurrentReaders(t *testing.T) {
 			default:
 			}
 			_ = h.Stats()
+			_ = h.Track()
 			_ = h.NeedKeyframe()
 			_ = r.Stats()
 			_ = clock.Stats()

@@ -85,8 +85,10 @@ type H264 struct {
 	fuOn       bool
 
 	sps, pps []byte
-	width    int
-	height   int
+	// copies for Track, guarded by stats.mu
+	tSPS, tPPS []byte
+	width      int
+	height     int
 
 	waiting  atomic.Bool
 	dtsx     h264.DTSExtractor
@@ -124,12 +126,15 @@ func (h *H264) Stats() Stats {
 }
 
 // Track describes the video as far as known: codec, the remembered SPS and
-// PPS and the size they give. Call it from the goroutine that calls Push.
+// PPS and the size they give (empty until they arrive). Safe to call
+// concurrently with Push.
 func (h *H264) Track() media.Track {
+	h.stats.mu.Lock()
+	defer h.stats.mu.Unlock()
 	return media.Track{
 		Codec: media.CodecH264,
-		SPS:   bytes.Clone(h.sps), PPS: bytes.Clone(h.pps),
-		Width: h.width, Height: h.height,
+		SPS:   bytes.Clone(h.tSPS), PPS: bytes.Clone(h.tPPS),
+		Width: h.stats.s.Width, Height: h.stats.s.Height,
 	}
 }
 
@@ -366,7 +371,10 @@ func (h *H264) finishAU() (*media.AccessUnit, error) {
 		case nalSPS:
 			h.setSPS(n)
 		case nalPPS:
-			h.pps = n
+			if !bytes.Equal(n, h.pps) {
+				h.pps = n
+				h.stats.update(func(*Stats) { h.tPPS = n })
+			}
 		case nalAUD, nalFiller:
 			continue
 		case nalIDR:
@@ -450,6 +458,7 @@ func (h *H264) setSPS(n []byte) {
 		return
 	}
 	h.sps = n
+	h.stats.update(func(*Stats) { h.tSPS = n })
 	var sps h264.SPS
 	if err := sps.Unmarshal(n); err != nil {
 		return

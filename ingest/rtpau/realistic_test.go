@@ -390,6 +390,30 @@ func TestRealisticBaseline(t *testing.T) {
 	}
 }
 
+// TestRealisticParamsOnce: the publisher sends SPS and PPS only before
+// the first IDR (out-of-band style); every later IDR must still come out
+// with them in front and the stream must decode.
+func TestRealisticParamsOnce(t *testing.T) {
+	src := encode(t, "640x360", 2, "-profile:v", "baseline", "-g", "15")
+	once := &source{width: src.width, height: src.height}
+	for i, au := range src.aus {
+		var nalus [][]byte
+		for _, n := range au.nalus {
+			if typ := n[0] & 0x1f; i > 0 && (typ == nalSPS || typ == nalPPS) {
+				continue
+			}
+			nalus = append(nalus, n)
+		}
+		once.aus = append(once.aus, srcAU{nalus: nalus, pts: au.pts, key: au.key})
+	}
+	aus, h, _ := depacketize(t, packetize(once, packetizeOpts{separateParams: true, seq: 3}), 64)
+	checkTiming(t, aus, once, 0) // checks SPS, PPS first on every IDR
+	decodeCheck(t, aus, len(src.aus), 640, 360)
+	if st := h.Stats(); st.Keyframes != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestRealisticLoss(t *testing.T) {
 	src := encode(t, "640x360", 2, "-profile:v", "baseline", "-g", "30",
 		"-x264-params", "slice-max-size=1200")
