@@ -64,6 +64,10 @@ func TestPionPublisher(t *testing.T) {
 					t.Errorf("trickle PATCH: %v", err)
 				}
 			}
+			// PLI at the start and every pli_interval (1 s) since.
+			if n := p.PLIs(); n < 2 {
+				t.Errorf("publisher got %d PLIs in %d frames; want one at start and one per second", n, len(c.video))
+			}
 			checkVideo(t, c.video)
 			checkAudio(t, c.audio)
 			if len(c.session.Tracks) != 2 || c.session.Tracks[0].Codec != media.CodecH264 || c.session.Tracks[1].Codec != media.CodecOpus {

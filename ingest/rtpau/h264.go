@@ -309,6 +309,9 @@ func (h *H264) fuA(b []byte) error {
 		h.fu = append(h.fu[:0:0], ind&0xe0|hdr&0x1f)
 	} else if !h.fuOn {
 		return fmt.Errorf("%w: FU-A continuation without a start", ErrMalformed)
+	} else if hdr&0x1f != h.fu[0]&0x1f {
+		// §5.8: all fragments carry the type of the fragmented NAL unit.
+		return fmt.Errorf("%w: FU-A fragment of type %d inside a type %d NAL unit", ErrMalformed, hdr&0x1f, h.fu[0]&0x1f)
 	}
 	if len(h.fu)+len(b)-2+h.auSize > MaxAccessUnitSize {
 		return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, MaxAccessUnitSize)

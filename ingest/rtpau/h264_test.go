@@ -375,6 +375,7 @@ func TestH264Malformed(t *testing.T) {
 		{"FU-A middle without start", [][]byte{{0x7c, 0x05, 1}}, ErrMalformed},
 		{"FU-A end without start", [][]byte{{0x7c, 0x45, 1}}, ErrMalformed},
 		{"FU-A carrying FU-A", [][]byte{{0x7c, 0x9c, 1}}, ErrMalformed},
+		{"FU-A type changes mid-unit", [][]byte{{0x7c, 0x85, 1}, {0x7c, 0x41, 2}}, ErrMalformed},
 		{"FU-A start twice", [][]byte{{0x7c, 0x85, 1}, {0x7c, 0x85, 2}}, ErrMalformed},
 		{"FU-A interrupted by single NAL", [][]byte{{0x7c, 0x85, 1}, {0x65, 2}}, ErrMalformed},
 		{"FU-A without end before marker", [][]byte{{0x7c, 0x85, 1}, {0x7c, 0x05, 2}}, ErrMalformed},

@@ -472,6 +472,24 @@ func TestRealisticBFrames(t *testing.T) {
 	}
 }
 
+// TestRealisticMainNoBFrames: main profile (picture order count type 0,
+// CABAC) without B-frames, as OpenH264 sends for 4d001f: DTS must equal
+// PTS.
+func TestRealisticMainNoBFrames(t *testing.T) {
+	src := encode(t, "640x360", 1, "-profile:v", "main", "-bf", "0", "-g", "30")
+	aus, h, _ := depacketize(t, packetize(src, packetizeOpts{seq: 40000}), 64)
+	checkTiming(t, aus, src, 0)
+	decodeCheck(t, aus, len(src.aus), 640, 360)
+	for i, au := range aus {
+		if au.DTS != au.PTS {
+			t.Fatalf("AU %d: DTS %d != PTS %d", i, au.DTS, au.PTS)
+		}
+	}
+	if st := h.Stats(); st.BFrames != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
 func TestRealisticResolutionChange(t *testing.T) {
 	a := encode(t, "640x360", 1, "-profile:v", "baseline", "-g", "30")
 	b := encode(t, "320x180", 1, "-profile:v", "baseline", "-g", "30")

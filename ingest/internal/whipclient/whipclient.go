@@ -50,6 +50,10 @@ type Options struct {
 	// Slices4). FPS is its frame rate (default 30).
 	Video [][][]byte
 	FPS   int
+	// VideoPTS, when set, gives each access unit of Video its presentation
+	// time in 90 kHz ticks from the clip's start (B-frames: PTS order
+	// differs from sending order). Default: frame index / FPS.
+	VideoPTS []int64
 	// NoVideo / NoAudio leave a track out.
 	NoVideo, NoAudio bool
 	// Params is how SPS/PPS are packetized.
@@ -547,9 +551,15 @@ func (p *Publisher) sendVideo(ctx context.Context, tr *webrtc.TrackLocalStaticRT
 	t := time.NewTicker(frame)
 	defer t.Stop()
 	var seq uint16 = 65000 // wraps within seconds: exercises the unwrapping
-	var ts uint32 = 0xffff0000
+	var base uint32 = 0xffff0000
+	clip := uint32(len(p.opts.Video)) * tick
 	for i := 0; ; i++ {
-		au := p.opts.Video[i%len(p.opts.Video)]
+		n := i % len(p.opts.Video)
+		au := p.opts.Video[n]
+		ts := base + uint32(i/len(p.opts.Video))*clip + uint32(n)*tick
+		if len(p.opts.VideoPTS) == len(p.opts.Video) {
+			ts = base + uint32(i/len(p.opts.Video))*clip + uint32(p.opts.VideoPTS[n])
+		}
 		if p.opts.Bitrate > 0 {
 			au = pad(au, p.opts.Bitrate/8/p.opts.FPS)
 		}
@@ -563,7 +573,6 @@ func (p *Publisher) sendVideo(ctx context.Context, tr *webrtc.TrackLocalStaticRT
 			}
 			p.sent.Add(1)
 		}
-		ts += tick
 		select {
 		case <-ctx.Done():
 			return

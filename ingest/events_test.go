@@ -1,0 +1,94 @@
+package ingest_test
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/edgenode/edgenode/ingest/internal/whipclient"
+	"github.com/edgenode/edgenode/internal/media"
+	"github.com/edgenode/edgenode/internal/mediatest"
+)
+
+// clip turns a mediatest stream's video into whipclient input.
+func clip(s *mediatest.Stream) (aus [][][]byte, pts []int64) {
+	var first int64 = -1
+	for _, smp := range s.Samples {
+		if smp.AU.Codec != media.CodecH264 {
+			continue
+		}
+		if first < 0 {
+			first = smp.AU.DTS
+		}
+		aus = append(aus, smp.AU.Payload)
+		pts = append(pts, smp.AU.PTS-first)
+	}
+	return aus, pts
+}
+
+func metricValue(t *testing.T, text, series string) float64 {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// waitMetric polls /metrics until series satisfies ok.
+func waitMetric(ctx context.Context, t *testing.T, e *env, series string, ok func(float64) bool) float64 {
+	t.Helper()
+	for {
+		v := metricValue(t, e.metrics(t), series)
+		if ok(v) {
+			return v
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s = %v", series, v)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// TestBFramesAndResolutionChange: a publisher sending B-frames (x264 main
+// profile) and switching picture size mid-stream is reported in the
+// metrics, and the access units keep PTS ≥ DTS with DTS increasing.
+func TestBFramesAndResolutionChange(t *testing.T) {
+	s := mediatest.Generate(t, mediatest.Options{
+		Profile: "main", BFrames: 2, NoAudio: true,
+		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: time.Second}, {Width: 480, Height: 270, Duration: time.Second}},
+	})
+	video, pts := clip(s)
+	e := newEnv(t, testConfig())
+	sub := e.hub.Subscribe(key42, "test")
+	defer sub.Close()
+	publish(t, e, whipclient.Options{Video: video, VideoPTS: pts, NoAudio: true, VideoFmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := collect(ctx, t, sub, func(c *collected) bool { return len(c.video) >= 70 })
+	reordered := 0
+	for i, au := range c.video {
+		if au.PTS < au.DTS {
+			t.Fatalf("AU %d: PTS %d < DTS %d", i, au.PTS, au.DTS)
+		}
+		if i > 0 && au.DTS <= c.video[i-1].DTS {
+			t.Fatalf("AU %d: DTS %d does not advance past %d", i, au.DTS, c.video[i-1].DTS)
+		}
+		if i > 0 && au.PTS < c.video[i-1].PTS {
+			reordered++
+		}
+	}
+	if reordered == 0 {
+		t.Error("no access unit presented before its predecessor: the clip has no B-frames?")
+	}
+	waitMetric(ctx, t, e, `edgenode_ingest_bframes_total{stream="42"}`, func(v float64) bool { return v > 0 })
+	waitMetric(ctx, t, e, `edgenode_ingest_resolution_changes_total{stream="42"}`, func(v float64) bool { return v >= 1 })
+	waitMetric(ctx, t, e, `edgenode_ingest_video_fps{stream="42"}`, func(v float64) bool { return v > 20 && v < 40 })
+}
