@@ -1,0 +1,159 @@
+package hls
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+
+	"github.com/edgenode/edgenode/origin/cmaf"
+)
+
+// snapshot builds a track window of n one-second segments of five parts,
+// the last one in progress, with a new init at segment newInit.
+func snapshot(n int, newInit int) cmaf.Snapshot {
+	s := cmaf.Snapshot{Info: cmaf.TrackInfo{
+		Kind: cmaf.Video, Codec: "avc1.42c01f", Timescale: 90000,
+		PartTarget: 200 * time.Millisecond, SegmentTarget: time.Second,
+	}}
+	wall := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	init := uint64(1)
+	for i := range n {
+		sg := cmaf.Segment{MSN: uint64(100 + i), InitID: init, Wall: wall.Add(time.Duration(i) * time.Second), DiscontinuitySeq: 7}
+		if i == newInit {
+			init++
+			sg.InitID, sg.Discontinuity = init, true
+		}
+		if i > newInit && newInit >= 0 {
+			sg.DiscontinuitySeq = 8
+		}
+		if i == newInit {
+			sg.DiscontinuitySeq = 8
+		}
+		parts := 5
+		if i == n-1 {
+			parts = 2
+		}
+		for p := range parts {
+			sg.Parts = append(sg.Parts, cmaf.Part{Index: p, Duration: 200 * time.Millisecond, Independent: p == 0})
+			sg.Duration += 200 * time.Millisecond
+		}
+		sg.Complete = i < n-1
+		s.Segments = append(s.Segments, sg)
+	}
+	s.NextMSN, s.NextPart = uint64(100+n-1), 2
+	return s
+}
+
+func TestMediaPlaylist(t *testing.T) {
+	s := snapshot(12, 8)
+	body := MediaPlaylist(s, MediaOptions{Prefix: "video/", Reports: []Report{{URI: "../low/video.m3u8", LastMSN: 111, LastPart: 1}}})
+	var pl playlist.Media
+	if err := pl.Unmarshal(body); err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	txt := string(body)
+	for _, want := range []string{
+		"#EXT-X-MEDIA-SEQUENCE:100\n",
+		"#EXT-X-DISCONTINUITY-SEQUENCE:7\n",
+		"#EXT-X-TARGETDURATION:1\n",
+		"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=6.0,PART-HOLD-BACK=0.600\n",
+		"#EXT-X-PART-INF:PART-TARGET=0.200\n",
+		"#EXT-X-MAP:URI=\"video/init1.mp4\"\n",
+		"#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"video/init2.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:13.000Z\n",
+		"#EXT-X-PART:DURATION=0.20000,URI=\"video/part111.1.m4s\"\n",
+		"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"video/part111.2.m4s\"\n",
+		"#EXT-X-RENDITION-REPORT:URI=\"../low/video.m3u8\",LAST-MSN=111,LAST-PART=1\n",
+	} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("missing %q in\n%s", want, txt)
+		}
+	}
+	// Parts only for the last 3 target durations.
+	if strings.Contains(txt, "part100.") || !strings.Contains(txt, "part109.0") {
+		t.Errorf("parts listed for the wrong segments:\n%s", txt)
+	}
+	if strings.Count(txt, "#EXTINF:") != 11 || strings.Contains(txt, "ENDLIST") {
+		t.Errorf("want 11 complete segments and no ENDLIST:\n%s", txt)
+	}
+
+	// §6.2.5.1 delta update: segments older than CAN-SKIP-UNTIL (6 s)
+	// from the end are skipped; the MAP is restated.
+	d := string(MediaPlaylist(s, MediaOptions{Prefix: "video/", Skip: true}))
+	if !strings.Contains(d, "#EXT-X-SKIP:SKIPPED-SEGMENTS=5\n") {
+		t.Errorf("delta:\n%s", d)
+	}
+	if strings.Contains(d, "video/seg104.m4s") || !strings.Contains(d, "video/seg105.m4s") {
+		t.Errorf("delta keeps the wrong segments:\n%s", d)
+	}
+	if !strings.HasPrefix(d[strings.Index(d, "#EXT-X-SKIP"):], "#EXT-X-SKIP:SKIPPED-SEGMENTS=5\n#EXT-X-MAP:URI=\"video/init1.mp4\"") {
+		t.Errorf("delta does not restate the map:\n%s", d)
+	}
+
+	s.Ended = true
+	e := string(MediaPlaylist(s, MediaOptions{Prefix: "video/"}))
+	if !strings.HasSuffix(e, "#EXT-X-ENDLIST\n") || strings.Contains(e, "PRELOAD-HINT") {
+		t.Errorf("ended playlist:\n%s", e)
+	}
+}
+
+func TestMultivariant(t *testing.T) {
+	a := cmaf.TrackInfo{Kind: cmaf.Audio, Codec: "opus", Channels: 2}
+	body := Multivariant([]Variant{
+		{Name: "source", URI: "source/video.m3u8", Video: cmaf.TrackInfo{Codec: "avc1.42c01f", Width: 1280, Height: 720, FrameRate: 30}, Audio: &a, AudioURI: "source/audio.m3u8", AudioGroup: "a-source", Bandwidth: 2500000, AverageBandwidth: 2000000},
+		{Name: "360p", URI: "360p/video.m3u8", Video: cmaf.TrackInfo{Codec: "avc1.42c01e", Width: 640, Height: 360}, Bandwidth: 800000, AverageBandwidth: 700000},
+	})
+	var mv playlist.Multivariant
+	if err := mv.Unmarshal(body); err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	if len(mv.Variants) != 2 || len(mv.Renditions) != 1 {
+		t.Fatalf("%s", body)
+	}
+	v := mv.Variants[0]
+	if v.Bandwidth != 2500000 || *v.AverageBandwidth != 2000000 || v.Resolution != "1280x720" || *v.FrameRate != 30 || v.Audio != "a-source" || len(v.Codecs) != 2 {
+		t.Errorf("variant %+v", v)
+	}
+	if *mv.Variants[1].FrameRate != 30 {
+		t.Error("FRAME-RATE must be on every variant (default 30)")
+	}
+}
+
+func TestParseQuery(t *testing.T) {
+	for _, c := range []struct {
+		q    string
+		ok   bool
+		want query
+	}{
+		{"", true, query{part: -1}},
+		{"_HLS_msn=5", true, query{msn: 5, part: -1, blocking: true}},
+		{"_HLS_msn=5&_HLS_part=2", true, query{msn: 5, part: 2, blocking: true}},
+		{"_HLS_msn=5&_HLS_part=2&_HLS_skip=YES", true, query{msn: 5, part: 2, blocking: true, skip: true}},
+		{"_HLS_skip=v2", true, query{part: -1, skip: true}},
+		{"_HLS_part=2", false, query{}},
+		{"_HLS_msn=-1", false, query{}},
+		{"_HLS_msn=x", false, query{}},
+		{"_HLS_msn=1&_HLS_part=-1", false, query{}},
+		{"_HLS_skip=NO", false, query{}},
+	} {
+		got, err := parseQuery(httptest.NewRequest("GET", "/x?"+c.q, nil))
+		if (err == nil) != c.ok || (c.ok && got != c.want) {
+			t.Errorf("%q: %+v, %v", c.q, got, err)
+		}
+	}
+}
+
+func FuzzParseQuery(f *testing.F) {
+	f.Add("_HLS_msn=5&_HLS_part=2&_HLS_skip=YES")
+	f.Add("_HLS_part=1")
+	f.Fuzz(func(t *testing.T, q string) {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.URL.RawQuery = q
+		got, err := parseQuery(r)
+		if err == nil && got.part >= 0 && !got.blocking {
+			t.Fatalf("%q: part without msn accepted", q)
+		}
+	})
+}
