@@ -216,6 +216,19 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
 	n.st = st
 	n.mu.Unlock()
+	streams := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "edgenode_streams",
+		Help: "Streams in the database.",
+	}, func() float64 {
+		c, err := st.CountStreams()
+		if err != nil {
+			return -1
+		}
+		return float64(c)
+	})
+	if err := n.reg.Register(streams); err != nil {
+		return fmt.Errorf("node: metrics: %w", err)
+	}
 
 	token, source, err := n.token(st)
 	if err != nil {

@@ -128,7 +128,7 @@ func TestNodeSeparateListeners(t *testing.T) {
 		t.Fatalf("kicks %v", kicked)
 	}
 	code, metrics := get(t, in.APIURL+"/metrics", "")
-	for _, m := range []string{"go_goroutines", "process_open_fds", "edgenode_build_info", `edgenode_api_requests_total{code="201",method="POST"} 1`} {
+	for _, m := range []string{"go_goroutines", "process_open_fds", "edgenode_build_info", "edgenode_streams 1", `edgenode_api_requests_total{code="201",method="POST"} 1`} {
 		if code != 200 || !strings.Contains(metrics, m) {
 			t.Fatalf("metrics lack %s (%d)", m, code)
 		}
