@@ -40,7 +40,7 @@ func apOf(c net.PacketConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr)
 type client struct {
 	*pturn.Client
 	conn net.PacketConn
-	t    *testing.T
+	t    testing.TB
 }
 
 // Allocate allocates and closes the relay when the test ends (the pion
@@ -54,7 +54,7 @@ func (c *client) Allocate() (net.PacketConn, error) {
 }
 
 // dial connects a pion TURN client to srv over transport (udp, tcp, tls).
-func dial(t *testing.T, srv *turntest.Server, transport, user, pass string) *client {
+func dial(t testing.TB, srv *turntest.Server, transport, user, pass string) *client {
 	t.Helper()
 	a := srv.Addrs()
 	var conn net.PacketConn
