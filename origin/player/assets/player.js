@@ -13,9 +13,10 @@
   var st = window.edgenode = {
     stream: cfg.stream, format: '', url: '', lib: '', currentTime: 0, latency: null,
     libLatency: null, targetLatency: null, buffer: 0, stalls: 0, playing: false,
-    width: 0, height: 0, errors: [], clockOffsetMs: 0, startedAt: 0, firstFrameMs: null
+    width: 0, height: 0, errors: [], clockOffsetMs: 0, startedAt: 0, firstFrameMs: null, catchUps: 0
   };
-  var current = null; // {destroy(), latency(), target()}
+  var current = null; // {destroy(), latency(), libLatency(), target(), catchUp()}
+  var CATCH_UP_S = 1.0; // s behind the target latency before jumping forward
 
   function abs(path) { return base + path; }
   function err(msg) {
@@ -47,7 +48,12 @@
 
   function startHls(url, lowLatency) {
     if (!window.Hls || !Hls.isSupported()) { err('hls.js: MediaSource not supported'); return null; }
-    var hls = new Hls({ lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: true });
+    // maxLiveSyncPlaybackRate: catch up (faster playback) when behind the
+    // target latency, e.g. after starting with the publisher, when the
+    // playlist is too short to start at the target.
+    var hls = new Hls({
+      lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: true, maxLiveSyncPlaybackRate: 1.5
+    });
     hls.on(Hls.Events.ERROR, function (ev, data) {
       if (data.fatal) {
         err('hls.js fatal ' + data.type + ': ' + data.details);
@@ -67,7 +73,22 @@
         return null;
       },
       libLatency: function () { return isFinite(hls.latency) ? hls.latency : null; },
-      target: function () { return hls.targetLatency; }
+      target: function () { return hls.targetLatency; },
+      // hls.js only speeds up within one target duration of its target
+      // latency; further behind (typically after starting with the
+      // publisher, when the playlist was too short to start at the
+      // target) jump forward inside what is already buffered, keeping
+      // the target latency's worth of buffer.
+      catchUp: function () {
+        var lat = hls.latency, target = hls.targetLatency;
+        if (!isFinite(lat) || !target || lat - target < CATCH_UP_S) { return false; }
+        var to = video.currentTime + bufferAhead() - Math.max(target, 0.5) - 0.3;
+        if (to > video.currentTime + CATCH_UP_S) {
+          video.currentTime = to;
+          return true;
+        }
+        return false;
+      }
     };
   }
 
@@ -80,7 +101,10 @@
         utcSynchronization: {
           defaultTimingSource: { scheme: 'urn:mpeg:dash:utc:http-iso:2014', value: abs(cfg.timePath) }
         },
-        liveCatchup: { enabled: true }
+        // Seek to the target when more than CATCH_UP_S behind it (the
+        // playback rate range of the MPD's ServiceDescription handles the
+        // small drifts).
+        liveCatchup: { enabled: true, maxDrift: CATCH_UP_S }
       }
     };
     if (cfg.targetLatency > 0) { s.streaming.delay = { liveDelay: cfg.targetLatency }; }
@@ -96,7 +120,8 @@
       destroy: function () { p.reset(); },
       latency: function () { var l = p.getCurrentLiveLatency(); return isFinite(l) && l > 0 ? l : null; },
       libLatency: function () { var l = p.getCurrentLiveLatency(); return isFinite(l) ? l : null; },
-      target: function () { var t = p.getTargetLiveDelay(); return isFinite(t) ? t : null; }
+      target: function () { var t = p.getTargetLiveDelay(); return isFinite(t) ? t : null; },
+      catchUp: function () { return false; } // dash.js: liveCatchup.maxDrift
     };
   }
 
@@ -127,7 +152,7 @@
     $('s-state').textContent = 'playing';
   });
   video.addEventListener('waiting', function () {
-    if (st.playing) { st.stalls++; }
+    if (st.playing && !video.seeking) { st.stalls++; }
     st.playing = false;
     $('s-state').textContent = 'buffering';
   });
@@ -144,6 +169,7 @@
       st.latency = current.latency();
       st.libLatency = current.libLatency();
       st.targetLatency = current.target();
+      if (st.playing && current.catchUp()) { st.catchUps++; }
     }
     $('s-latency').textContent = fmt(st.latency) + (st.libLatency !== null ? '  (player: ' + fmt(st.libLatency) + ')' : '');
     $('s-target').textContent = fmt(st.targetLatency);

@@ -35,6 +35,8 @@ type Status struct {
 	Errors        []string `json:"errors"`
 	ClockOffsetMs float64  `json:"clockOffsetMs"`
 	FirstFrameMs  *float64 `json:"firstFrameMs"`
+	// CatchUps counts jumps forward to the target latency.
+	CatchUps int `json:"catchUps"`
 }
 
 // ChromiumPath returns the browser binary, or "" when none is installed.
