@@ -102,6 +102,9 @@ type Node struct {
 	info    Info
 	cancel  context.CancelFunc
 	closed  bool
+	// publicURL is the resolved public_url, set in Start before the
+	// components are built.
+	publicURL string
 
 	// extra components appended after components() (tests).
 	extra []namedComponent
@@ -149,6 +152,15 @@ func (n *Node) Store() *store.Store {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.st
+}
+
+// PublicURL is the base of the URLs handed out (public_url, or
+// http://<bound public address>), without a trailing slash; "" until Start
+// has bound the listeners. Components built in components() may use it.
+func (n *Node) PublicURL() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.publicURL
 }
 
 // Info describes the running node (zero before Start).
@@ -271,6 +283,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.mu.Lock()
 	n.api = a
+	n.publicURL = publicURL
 	a.SetPublisherControl(n.pc)
 	n.mu.Unlock()
 
