@@ -6,12 +6,16 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/edgenode/edgenode/ingest"
 	"github.com/edgenode/edgenode/ingest/internal/whipclient"
+	"github.com/edgenode/edgenode/internal/hub"
 )
 
 // vp8Offer is a well-formed offer this node cannot serve.
@@ -228,3 +232,57 @@ func TestOverloadAndRateLimit(t *testing.T) {
 }
 
 var _ = ingest.ErrBusy
+
+// TestICEServerLinks: the 201 and a plain OPTIONS carry one
+// `Link: rel="ice-server"` per URL with the TURN credentials the provider
+// made for the stream (RFC 9725 §4.6); a CORS preflight carries none.
+func TestICEServerLinks(t *testing.T) {
+	h := hub.New(0)
+	streams := &streamStore{m: map[uint64]streamRec{42: {"secret", true}}}
+	var asked []uint64
+	srv, err := ingest.New(testConfig(), ingest.Deps{Hub: h, Streams: streams,
+		ICEServers: func(id uint64) []webrtc.ICEServer {
+			asked = append(asked, id)
+			return []webrtc.ICEServer{
+				{URLs: []string{"stun:node.example:3478"}},
+				{URLs: []string{"turn:node.example:3478?transport=udp", "turns:node.example:5349?transport=tcp"},
+					Username: "1700000000:42", Credential: `p"w`},
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	mux := http.NewServeMux()
+	srv.RegisterRoutes(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	defer hs.CloseClientConnections()
+
+	wantLinks := []string{
+		`<stun:node.example:3478>; rel="ice-server"`,
+		`<turn:node.example:3478?transport=udp>; rel="ice-server"; username="1700000000:42"; credential="p\"w"; credential-type="password"`,
+		`<turns:node.example:5349?transport=tcp>; rel="ice-server"; username="1700000000:42"; credential="p\"w"; credential-type="password"`,
+	}
+	r := do(t, "OPTIONS", hs.URL+"/whip/42_secret", "", "")
+	want(t, r, 204, "")
+	if got := r.header.Values("Link"); strings.Join(got, "\n") != strings.Join(wantLinks, "\n") {
+		t.Errorf("OPTIONS Link headers:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLinks, "\n"))
+	}
+	pre := do(t, "OPTIONS", hs.URL+"/whip/42_secret", "", "", "Origin", "https://x.test", "Access-Control-Request-Method", "POST")
+	if len(pre.header.Values("Link")) != 0 {
+		t.Errorf("CORS preflight carries ICE servers: %q", pre.header.Values("Link"))
+	}
+	bad := do(t, "OPTIONS", hs.URL+"/whip/42_wrong", "", "")
+	if len(bad.header.Values("Link")) != 0 {
+		t.Errorf("OPTIONS with a wrong key got TURN credentials: %q", bad.header.Values("Link"))
+	}
+	p := publish(t, &env{hub: h, base: hs.URL}, whipclient.Options{URL: hs.URL + "/whip/42_secret"})
+	_ = p
+	if len(asked) != 2 || asked[0] != 42 || asked[1] != 42 {
+		t.Errorf("ICEServers asked for streams %v", asked)
+	}
+}

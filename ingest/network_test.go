@@ -56,6 +56,19 @@ func TestCandidates(t *testing.T) {
 			t.Errorf("second session not on the shared UDP port %s: %q", udpPort, candidates(p2.Answer))
 		}
 	})
+	t.Run("publisher over ICE-TCP only", func(t *testing.T) {
+		e := newEnv(t, testConfig())
+		sub := e.hub.Subscribe(key42, "test")
+		defer sub.Close()
+		p := publish(t, e, whipclient.Options{TCP: true})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		waitAUs(ctx, t, sub, 30)
+		pair, err := p.PC.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil || pair.Local.Protocol.String() != "tcp" {
+			t.Fatalf("selected pair %v (%v): not ICE-TCP", pair, err)
+		}
+	})
 	t.Run("interfaces", func(t *testing.T) {
 		cfg := testConfig()
 		cfg.Interfaces = []string{"lo"}

@@ -270,8 +270,15 @@ func (sess *session) readVideo(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver)
 	sess.startTicker()
 	// The stream starts waiting for an IDR: ask at once.
 	sess.pli("start", false)
+	first := true
 	sess.readLoop(tr, reord, func(p *rtp.Packet) {
 		aus, err := dep.Push(p)
+		if first && len(aus) > 0 {
+			first = false
+			tk := dep.Track()
+			sess.log.Info("receiving video", "codec", "H264", "width", tk.Width, "height", tk.Height,
+				"payload_type", tr.PayloadType(), "fmtp", tr.Codec().SDPFmtpLine)
+		}
 		if err != nil {
 			if errors.Is(err, rtpau.ErrNeedKeyframe) || errors.Is(err, rtpau.ErrNoParameterSets) {
 				sess.pli("loss", true)
@@ -294,8 +301,13 @@ func (sess *session) readAudio(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver)
 	sess.audioDep, sess.audioReord = dep, reord
 	sess.statsMu.Unlock()
 	sess.readRTCP(recv, clock)
+	first := true
 	sess.readLoop(tr, reord, func(p *rtp.Packet) {
 		aus, err := dep.Push(p)
+		if first && len(aus) > 0 {
+			first = false
+			sess.log.Info("receiving audio", "codec", "Opus", "payload_type", tr.PayloadType())
+		}
 		if err != nil {
 			sess.log.Debug("audio packet dropped", "err", err)
 		}

@@ -22,10 +22,10 @@ const ResyncGap = 3000
 //   - A packet that arrives in order is released at once together with any
 //     buffered packets that follow it.
 //   - A packet ahead of the next expected one waits in the window. When a
-//     packet arrives that does not fit (more than size ahead), or when the
-//     oldest gap has been open longer than the maximum delay (SetMaxDelay),
-//     Reorder gives up on the missing numbers, counts them in Lost and
-//     releases what it holds.
+//     packet arrives that does not fit (size or more ahead), Reorder gives
+//     up on the oldest gaps until it fits; when the oldest gap has been open
+//     longer than the maximum delay (SetMaxDelay), it gives that gap up.
+//     Given-up numbers are counted in Lost.
 //   - Duplicates and packets older than the window are dropped and counted.
 //   - A jump of more than ResyncGap forward, or more than size consecutive
 //     packets from far behind, resynchronizes on the new numbering
@@ -115,14 +115,21 @@ func (r *Reorder) Push(p *rtp.Packet) []*rtp.Packet {
 	}
 	r.behind = 0
 	if int(d) >= r.size {
-		out = r.flush(out)
-		gap := p.SequenceNumber - r.next
-		if gap < ResyncGap {
-			r.lost.Add(uint64(gap))
-		} else {
-			r.resyncs.Add(1)
+		// The packet does not fit: give up the oldest gaps, one at a time,
+		// until it does (later gaps may still be filled by NACK/RTX).
+		for r.held > 0 && int(p.SequenceNumber-r.next) >= r.size {
+			out = r.skipGap(out)
 		}
-		r.next = p.SequenceNumber
+		r.gapSince = time.Time{} // a new oldest gap: its wait starts now
+		if r.held == 0 {
+			// Nothing left to wait for: continue at the packet.
+			if gap := p.SequenceNumber - r.next; gap < ResyncGap {
+				r.lost.Add(uint64(gap))
+			} else {
+				r.resyncs.Add(1)
+			}
+			r.next = p.SequenceNumber
+		}
 	}
 	slot := int(p.SequenceNumber) & r.mask
 	if q := r.buf[slot]; q != nil {

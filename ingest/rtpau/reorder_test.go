@@ -89,6 +89,14 @@ func TestReorder(t *testing.T) {
 			stats: ReorderStats{Packets: 5, Lost: 1},
 		},
 		{
+			name: "overflow gives up only the oldest gap",
+			size: 8, in: []uint16{1, 3, 6, 7, 8, 9, 10, 5, 4},
+			// 10 does not fit behind the gap at 2: give up 2, release 3;
+			// the gap at 4..5 stays open and is filled.
+			want:  []uint16{1, 3, 4, 5, 6, 7, 8, 9, 10},
+			stats: ReorderStats{Packets: 9, Lost: 1},
+		},
+		{
 			name: "loss burst shorter than resync gap is counted",
 			size: 4, in: []uint16{1, 2, 103},
 			want:  []uint16{1, 2, 103},

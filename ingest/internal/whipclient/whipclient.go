@@ -73,6 +73,9 @@ type Options struct {
 	// dropped by the ingest) so the video is sent at about this many bit/s
 	// (benchmarks). 0 sends the clip as it is (about 300 kbit/s).
 	Bitrate int
+	// TCP makes the publisher use ICE-TCP only (active candidates that
+	// dial the server's passive ones), as behind a firewall that drops UDP.
+	TCP bool
 	// HTTP is the client (http.DefaultClient when nil).
 	HTTP *http.Client
 }
@@ -167,10 +170,17 @@ func (o *Options) api(conn *blackholeConn) (*webrtc.API, ice.UDPMux, error) {
 	}
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if o.TCP {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	mux := webrtc.NewICEUDPMux(nil, conn)
-	se.SetICEUDPMux(mux)
+	var mux ice.UDPMux
+	if !o.TCP {
+		mux = webrtc.NewICEUDPMux(nil, conn)
+		se.SetICEUDPMux(mux)
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(se)), mux, nil
 }
