@@ -311,11 +311,12 @@ func (n *Node) Start(ctx context.Context) error {
 		health(apiMux)
 	}
 	for _, nc := range comps {
-		if r, ok := nc.c.(publicRouter); ok {
-			r.RegisterRoutes(publicMux)
-		}
-		if r, ok := nc.c.(apiRouter); ok {
-			r.RegisterAPIRoutes(apiMux)
+		if err := mountRoutes(nc, publicMux, apiMux); err != nil {
+			publicLn.Close()
+			if apiLn != nil {
+				apiLn.Close()
+			}
+			return err
 		}
 	}
 
@@ -357,6 +358,23 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Unlock()
 	n.ready.Store(true)
 	n.log.Info("edgenode started", "version", Version, "public", publicAddr, "api", apiAddr, "public_url", publicURL, "data_dir", n.cfg.DataDir)
+	return nil
+}
+
+// mountRoutes lets a component register its routes, turning ServeMux's
+// panic on a conflicting pattern into an error naming the component.
+func mountRoutes(nc namedComponent, public, mgmt *http.ServeMux) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("routes of %s: %v", nc.name, p)
+		}
+	}()
+	if r, ok := nc.c.(publicRouter); ok {
+		r.RegisterRoutes(public)
+	}
+	if r, ok := nc.c.(apiRouter); ok {
+		r.RegisterAPIRoutes(mgmt)
+	}
 	return nil
 }
 

@@ -133,6 +133,25 @@ func TestFailedComponentStartUnwinds(t *testing.T) {
 	}
 }
 
+func TestConflictingRoutesAreAnError(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var log []string
+	var mu sync.Mutex
+	n, _ := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, nil)
+	// Two components claiming the same route.
+	n.extra = []namedComponent{
+		{"a", &recorder{name: "same", log: &log, mu: &mu}},
+		{"b", &recorder{name: "same", log: &log, mu: &mu}},
+	}
+	err := n.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "routes of b") {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(log) != 0 {
+		t.Fatalf("components started despite the conflict: %v", log)
+	}
+}
+
 // TestSdNotify runs the node under a fake service manager: a real unixgram
 // socket in NOTIFY_SOCKET, as systemd provides for Type=notify.
 func TestSdNotify(t *testing.T) {
