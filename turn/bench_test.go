@@ -99,4 +99,3 @@ func srvCreds(b *testing.B, srv *turntest.Server) (string, string) {
 	}
 	return u, p
 }
-

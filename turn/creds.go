@@ -15,11 +15,12 @@ import (
 	pturn "github.com/pion/turn/v4"
 )
 
-// Secrets is the node's secret store (the bbolt store implements it).
+// Secrets is the node's secret store; internal/store.Store implements it.
 type Secrets interface {
 	// Secret returns the value stored under name; when there is none it
-	// calls gen, stores its result and returns it.
-	Secret(name string, gen func() ([]byte, error)) ([]byte, error)
+	// calls gen, stores its result (never empty) and returns it with
+	// created true.
+	Secret(name string, gen func() ([]byte, error)) (value []byte, created bool, err error)
 	// PutSecret replaces the value stored under name.
 	PutSecret(name string, v []byte) error
 }
@@ -27,7 +28,7 @@ type Secrets interface {
 // Names under which the TURN secrets are kept in Secrets.
 const (
 	SecretName     = "turn.secret"
-	PrevSecretName = "turn.secret.prev" // 8-byte big-endian expiry (unix ns) + secret
+	PrevSecretName = "turn.secret.prev" // 8-byte big-endian end of grace (unix ns) + secret; 8 zero bytes: none
 )
 
 const secretLen = 32
@@ -52,24 +53,24 @@ type keyring struct {
 	prevUntil time.Time
 }
 
-func loadKeyring(store Secrets, grace time.Duration) (*keyring, error) {
-	cur, err := store.Secret(SecretName, newSecret)
+func loadKeyring(store Secrets, grace time.Duration) (k *keyring, created bool, err error) {
+	cur, created, err := store.Secret(SecretName, newSecret)
 	if err != nil {
-		return nil, fmt.Errorf("%w: load %s: %w", ErrSecrets, SecretName, err)
+		return nil, false, fmt.Errorf("%w: load %s: %w", ErrSecrets, SecretName, err)
 	}
 	if len(cur) < 16 {
-		return nil, fmt.Errorf("%w: %s is %d bytes, want >= 16", ErrSecrets, SecretName, len(cur))
+		return nil, false, fmt.Errorf("%w: %s is %d bytes, want >= 16", ErrSecrets, SecretName, len(cur))
 	}
-	k := &keyring{store: store, grace: grace, cur: cur}
-	prev, err := store.Secret(PrevSecretName, func() ([]byte, error) { return []byte{}, nil })
+	k = &keyring{store: store, grace: grace, cur: cur}
+	prev, _, err := store.Secret(PrevSecretName, func() ([]byte, error) { return make([]byte, 8), nil })
 	if err != nil {
-		return nil, fmt.Errorf("%w: load %s: %w", ErrSecrets, PrevSecretName, err)
+		return nil, false, fmt.Errorf("%w: load %s: %w", ErrSecrets, PrevSecretName, err)
 	}
 	if len(prev) > 8 {
 		k.prevUntil = time.Unix(0, int64(binary.BigEndian.Uint64(prev[:8])))
 		k.prev = prev[8:]
 	}
-	return k, nil
+	return k, created, nil
 }
 
 // rotate makes a fresh secret current; the old one keeps working for the

@@ -130,8 +130,12 @@ func (s *Server) Start(ctx context.Context) (err error) {
 	if s.policy, err = NewPolicy(s.cfg.AllowedPeers, s.deps.MediaAddrs); err != nil {
 		return err
 	}
-	if s.keys, err = loadKeyring(s.deps.Secrets, s.cfg.SecretGrace); err != nil {
+	var created bool
+	if s.keys, created, err = loadKeyring(s.deps.Secrets, s.cfg.SecretGrace); err != nil {
 		return err
+	}
+	if created {
+		s.log.Info("turn: generated the node's TURN secret", "name", SecretName)
 	}
 	s.limiter = newIPLimiter(s.cfg.AllocRate, s.cfg.AllocBurst)
 	if err := s.m.register(s.deps.Metrics); err != nil {

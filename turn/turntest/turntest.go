@@ -5,6 +5,7 @@ package turntest
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -17,28 +18,32 @@ import (
 	"github.com/edgenode/edgenode/turn"
 )
 
-// MapSecrets is an in-memory turn.Secrets.
+// MapSecrets is an in-memory turn.Secrets with the store's semantics
+// (generated values must not be empty).
 type MapSecrets struct {
 	mu sync.Mutex
 	m  map[string][]byte
 }
 
 // Secret implements turn.Secrets.
-func (s *MapSecrets) Secret(name string, gen func() ([]byte, error)) ([]byte, error) {
+func (s *MapSecrets) Secret(name string, gen func() ([]byte, error)) ([]byte, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v, ok := s.m[name]; ok {
-		return append([]byte(nil), v...), nil
+		return append([]byte(nil), v...), false, nil
 	}
 	v, err := gen()
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if len(v) == 0 {
+		return nil, false, errors.New("turntest: generated secret is empty")
 	}
 	if s.m == nil {
 		s.m = map[string][]byte{}
 	}
 	s.m[name] = append([]byte(nil), v...)
-	return v, nil
+	return v, true, nil
 }
 
 // PutSecret implements turn.Secrets.
@@ -62,7 +67,7 @@ func (s *MapSecrets) Get(name string) []byte {
 // Server is a started TURN server on 127.0.0.1 with its dependencies.
 type Server struct {
 	*turn.Server
-	Secrets  *MapSecrets
+	Secrets  *MapSecrets // nil with StartWith
 	Registry *prometheus.Registry
 }
 
@@ -89,6 +94,15 @@ func Start(tb testing.TB, cfg turn.Config, media ...netip.AddrPort) *Server {
 func StartFunc(tb testing.TB, cfg turn.Config, media func() []netip.AddrPort) *Server {
 	tb.Helper()
 	secrets := &MapSecrets{}
+	s := StartWith(tb, cfg, secrets, media)
+	s.Secrets = secrets
+	return s
+}
+
+// StartWith starts a server keeping its secret in secrets (e.g. the node's
+// store); Server.Secrets is then nil.
+func StartWith(tb testing.TB, cfg turn.Config, secrets turn.Secrets, media func() []netip.AddrPort) *Server {
+	tb.Helper()
 	reg := prometheus.NewRegistry()
 	level := slog.LevelWarn
 	if testing.Verbose() {
@@ -112,7 +126,7 @@ func StartFunc(tb testing.TB, cfg turn.Config, media func() []netip.AddrPort) *S
 			tb.Errorf("turntest: close: %v", err)
 		}
 	})
-	return &Server{Server: s, Secrets: secrets, Registry: reg}
+	return &Server{Server: s, Registry: reg}
 }
 
 // CertPool returns a pool trusting the server's TLS certificate.
