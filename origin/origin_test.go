@@ -480,3 +480,53 @@ func TestGohlslibClientFollows(t *testing.T) {
 }
 
 var _ = url.Parse
+
+// TestEndGraceAndLinger: after the publisher leaves the playlists end
+// (EXT-X-ENDLIST, blocking parameters ignored) after end_grace, then the
+// stream is gone (404) after linger; the numbering continues when it
+// comes back.
+func TestEndGraceAndLinger(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{})
+	state := &mapState{}
+	cfg := Config{EndGrace: 500 * time.Millisecond, Linger: 1500 * time.Millisecond, HLS: hls.Config{StartTimeout: 2 * time.Second}}
+	n := startNode(t, cfg, hub.New(0), state)
+	u := n.srv.URL + "/cmaf/8/source/video.m3u8"
+	publish(t, n.hub, 8, st, 1, true)()
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(body, "#EXT-X-ENDLIST") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		body = string(get(t, u).body)
+	}
+	if !strings.Contains(body, "#EXT-X-ENDLIST") || strings.Contains(body, "PRELOAD-HINT") {
+		t.Fatalf("no ENDLIST after end_grace:\n%s", body)
+	}
+	// §6.2.5.2: blocking parameters are ignored once ended.
+	if r := get(t, u+"?_HLS_msn=999&_HLS_part=0"); r.code != 200 {
+		t.Errorf("blocking request on an ended playlist: %d", r.code)
+	}
+	var pl playlist.Media
+	if err := pl.Unmarshal([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	lastMSN := pl.MediaSequence + len(pl.Segments) - 1
+	for code := 200; code == 200 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		code = get(t, u).code
+		if code != 200 && code != http.StatusNotFound {
+			t.Fatalf("status %d while lingering", code)
+		}
+	}
+	if c := get(t, u).code; c != http.StatusNotFound {
+		t.Fatalf("stream still served after linger: %d", c)
+	}
+	// The publisher comes back: numbering continues from the state.
+	publish(t, n.hub, 8, st, 1, false)
+	r := get(t, u)
+	if err := pl.Unmarshal(r.body); err != nil {
+		t.Fatalf("%v\n%s", err, r.body)
+	}
+	if pl.MediaSequence <= lastMSN || pl.DiscontinuitySequence == nil || *pl.DiscontinuitySequence == 0 {
+		t.Errorf("after coming back: media sequence %d (last was %d), discontinuity sequence %v", pl.MediaSequence, lastMSN, pl.DiscontinuitySequence)
+	}
+}
