@@ -1,6 +1,8 @@
 package turn
 
 import (
+	"gopkg.in/yaml.v3"
+
 	"errors"
 	"net/netip"
 	"strings"
@@ -199,4 +201,43 @@ func FuzzAllowedPeers(f *testing.F) {
 			t.Fatalf("entry %q allowed %s", entry, ap)
 		}
 	})
+}
+
+func TestConfigYAML(t *testing.T) {
+	const doc = `
+enabled: true
+realm: example.org
+udp_listen: "0.0.0.0:3478"
+tcp_listen: "0.0.0.0:3478"
+tls_listen: ":443"
+public_host: turn.example.org
+relay_ip: 203.0.113.5
+relay_bind: 0.0.0.0
+relay_port_min: 49152
+relay_port_max: 65535
+cert_file: /etc/edgenode/turn.pem
+key_file: /etc/edgenode/turn.key
+credential_ttl: 1h
+max_ttl: 24h
+secret_grace: 48h
+allowed_peers: ["198.51.100.0/24", "10.0.0.7:8189"]
+user_quota: 4
+total_quota: 200
+max_lifetime: 12h
+bandwidth_cap: 2500000
+alloc_rate: 2.5
+alloc_burst: 10
+`
+	var c Config
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.CredentialTTL != time.Hour || c.MaxLifetime != 12*time.Hour || c.AllocRate != 2.5 || len(c.AllowedPeers) != 2 || !c.IsEnabled() {
+		t.Fatalf("decoded %+v", c)
+	}
 }
