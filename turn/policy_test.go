@@ -1,13 +1,13 @@
 package turn
 
 import (
-	"gopkg.in/yaml.v3"
-
 	"errors"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestPolicyTable(t *testing.T) {
