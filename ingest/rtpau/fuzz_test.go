@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	mcopus "github.com/bluenviron/mediacommon/v2/pkg/codecs/opus"
 	"github.com/pion/rtp"
 )
 
@@ -155,6 +156,10 @@ func FuzzOpus(f *testing.F) {
 		var prev int64
 		n := 0
 		for _, p := range splitPackets(data) {
+			// Differential check against mediacommon's reading of RFC 6716.
+			if d, err := OpusDuration(p.Payload); err == nil && int64(d) != mcopus.PacketDuration2(p.Payload) {
+				t.Fatalf("OpusDuration %d, mediacommon %d", d, mcopus.PacketDuration2(p.Payload))
+			}
 			aus, _ := o.Push(p)
 			for _, au := range aus {
 				if n > 0 && au.PTS <= prev {

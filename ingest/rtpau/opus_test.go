@@ -2,6 +2,10 @@ package rtpau
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,5 +97,94 @@ func TestOpusDuration(t *testing.T) {
 		if (err != nil) != tc.err || (err == nil && got != tc.want) {
 			t.Fatalf("%x: %d %v, want %d err=%v", tc.pkt, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// oggPackets returns the packets of the first logical stream of an Ogg
+// file (RFC 3533 §6: pages of segments; a segment shorter than 255 bytes
+// ends a packet).
+func oggPackets(t *testing.T, b []byte) [][]byte {
+	t.Helper()
+	var out [][]byte
+	var cur []byte
+	for len(b) > 0 {
+		if len(b) < 27 || string(b[:4]) != "OggS" {
+			t.Fatal("not an Ogg page")
+		}
+		nseg := int(b[26])
+		if len(b) < 27+nseg {
+			t.Fatal("truncated page header")
+		}
+		lacing := b[27 : 27+nseg]
+		body := b[27+nseg:]
+		for _, l := range lacing {
+			if int(l) > len(body) {
+				t.Fatal("truncated page body")
+			}
+			cur = append(cur, body[:l]...)
+			body = body[l:]
+			if l < 255 {
+				out = append(out, cur)
+				cur = nil
+			}
+		}
+		b = body
+	}
+	return out
+}
+
+// TestOpusRealistic encodes audio with libopus at several frame durations,
+// sends its packets as RTP with timestamps advancing by OpusDuration and
+// checks each packet's duration against ffprobe and the access units'
+// timestamps.
+func TestOpusRealistic(t *testing.T) {
+	needFFmpeg(t)
+	for _, fd := range []string{"2.5", "10", "20", "60"} {
+		t.Run(fd+"ms", func(t *testing.T) {
+			name := filepath.Join(t.TempDir(), "a.ogg")
+			run(t, "ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=1",
+				"-c:a", "libopus", "-b:a", "64k", "-frame_duration", fd, "-y", name)
+			probe := run(t, "ffprobe", "-v", "error", "-select_streams", "a:0",
+				"-show_entries", "packet=duration", "-of", "csv=p=0", name)
+			var want []int
+			for _, l := range strings.Fields(probe) {
+				n, err := strconv.Atoi(strings.TrimSuffix(l, ","))
+				if err != nil {
+					t.Fatalf("ffprobe %q: %v", l, err)
+				}
+				want = append(want, n)
+			}
+			raw, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts := oggPackets(t, raw)
+			if len(pkts) < 3 || !strings.HasPrefix(string(pkts[0]), "OpusHead") {
+				t.Fatalf("no Opus stream in Ogg (%d packets)", len(pkts))
+			}
+			pkts = pkts[2:] // OpusHead, OpusTags
+			if len(pkts) != len(want) {
+				t.Fatalf("%d packets in Ogg, ffprobe counts %d", len(pkts), len(want))
+			}
+			o := NewOpus(NewClock(48000, nil))
+			ts := uint32(0xfffff000)
+			var pts int64
+			for i, p := range pkts {
+				d, err := OpusDuration(p)
+				if err != nil {
+					t.Fatalf("packet %d: %v", i, err)
+				}
+				// ffprobe trims the last packet to the stream end.
+				if d != want[i] && i != len(pkts)-1 {
+					t.Fatalf("packet %d: OpusDuration %d, ffprobe %d", i, d, want[i])
+				}
+				aus, err := o.Push(&rtp.Packet{Header: rtp.Header{SequenceNumber: uint16(i), Timestamp: ts}, Payload: p})
+				if err != nil || len(aus) != 1 || aus[0].PTS != pts {
+					t.Fatalf("packet %d: %v, %d AUs, want PTS %d", i, err, len(aus), pts)
+				}
+				ts += uint32(d)
+				pts += int64(d)
+			}
+		})
 	}
 }
