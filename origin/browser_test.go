@@ -162,7 +162,7 @@ func TestHLSJSLowLatencyRampReconnectRestart(t *testing.T) {
 	}
 	t.Logf("publish at %s", time.Now().Format("05.000"))
 	published := time.Now()
-	stop := publish(t, h, 11, st, 3, true) // 18 s, then the publisher leaves
+	stop := publish(t, h, 11, st, 5, true) // 30 s, then the publisher leaves
 	if err := playertest.Open(bctx, srv.URL+"/test/hls.html?id=11"); err != nil {
 		t.Fatal(err)
 	}

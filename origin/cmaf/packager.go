@@ -54,8 +54,12 @@ type Packager struct {
 
 	loaded   bool
 	num      persisted
-	live     bool
-	timeBase time.Duration // output media time of the session's t=0
+	reserved uint64 // numbers below it are persisted as used
+	// savedMedia/savedWall: the media-time anchor of the last record.
+	savedMedia time.Duration
+	savedWall  time.Time
+	live       bool
+	timeBase   time.Duration // output media time of the session's t=0
 	// lastEnd: output media time and wall time where the last session
 	// ended.
 	lastEnd     time.Duration
@@ -103,15 +107,17 @@ func (p *Packager) load() {
 		p.log.Warn("origin: bad numbering state", "err", err)
 		return
 	}
-	// The segment that was being written when we stopped may be cached
-	// half-way by a CDN: never reuse its number.
-	st.NextMSN++
+	// NextMSN is the end of the last reservation: every number below it
+	// may have been used (and cached by a CDN).
 	st.Disc++
 	p.num = st
+	p.reserved = st.NextMSN
 	// Continue the media timeline as if it ran in real time meanwhile.
-	gap := time.Since(st.Wall)
-	if gap < 2*p.cfg.SegmentDuration {
-		gap = 2 * p.cfg.SegmentDuration
+	// The record is up to msnReserve segments old: media time ran on
+	// since, about as fast as the wall clock; add two segments of margin.
+	gap := time.Since(st.Wall) + 2*p.cfg.SegmentDuration
+	if st.Wall.IsZero() {
+		gap = time.Duration(msnReserve+2) * p.cfg.SegmentDuration
 	}
 	p.lastEnd = time.Duration(st.Media) + gap
 	p.lastEndWall = time.Now()
@@ -122,6 +128,10 @@ func (p *Packager) save(msn uint64, media time.Duration, wall time.Time) {
 	if p.state == nil {
 		return
 	}
+	if wall.IsZero() { // keep the last media/wall anchor
+		media, wall = p.savedMedia, p.savedWall
+	}
+	p.savedMedia, p.savedWall = media, wall
 	st := persisted{NextMSN: msn, Disc: p.num.Disc, NextInit: p.num.NextInit, Media: int64(media), Wall: wall}
 	b, _ := json.Marshal(st)
 	if err := p.state.PutState(stateComponent, p.stateKey(), b); err != nil {
@@ -248,6 +258,8 @@ func (p *Packager) EndSession() {
 	}
 	p.lastEnd = end
 	p.lastEndWall = time.Now()
+	// Anchor the media timeline where it really ended, for a restart.
+	p.save(max(p.reserved, p.num.NextMSN), p.lastEnd, p.lastEndWall)
 }
 
 // Finish ends the tracks for good (HLS EXT-X-ENDLIST, static MPD).
@@ -289,13 +301,25 @@ func (p *Packager) leaderCut(at time.Duration, seg, disc bool) {
 func (p *Packager) openSegment(media time.Duration, wall time.Time) uint64 {
 	msn := p.num.NextMSN
 	p.num.NextMSN++
-	p.save(msn, media, wall)
+	// Persist a reservation of msnReserve numbers rather than every
+	// segment (one fsync per block, not per second and rendition); a
+	// restart continues after the reservation.
+	if msn >= p.reserved {
+		p.reserved = msn + msnReserve
+		p.save(p.reserved, media, wall)
+	}
 	return msn
 }
+
+// msnReserve is how many MSNs one persisted record covers.
+const msnReserve = 8
 
 func (p *Packager) newInitID() uint64 {
 	id := p.num.NextInit
 	p.num.NextInit++
+	// Init ids are rare (session start, SPS change) and a CDN caches
+	// init segments by name for good: persist every allocation.
+	p.save(max(p.reserved, p.num.NextMSN), time.Duration(0), time.Time{})
 	return id
 }
 
