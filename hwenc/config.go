@@ -43,7 +43,8 @@ type Config struct {
 	// plugin after which the stream switches to x264 (default 3).
 	FallbackAfter int `yaml:"fallback_after" json:"fallback_after"`
 	// StallTimeout: an encoder that takes input but returns nothing for
-	// this long is restarted (default 3s).
+	// this long is restarted (default 3s; before its first output a session
+	// gets three times as long, at least 5s).
 	StallTimeout time.Duration `yaml:"stall_timeout" json:"stall_timeout"`
 }
 

@@ -473,3 +473,32 @@ func TestFallbackToX264MidStream(t *testing.T) {
 	}
 	checkSize(t, "360p", r.video, 640, 360)
 }
+
+// TestStalledEncoderIsRestarted: an encoder that stays connected but stops
+// producing (a wedged driver) is restarted after stall_timeout, and the
+// rendition carries on in the same publisher session.
+func TestStalledEncoderIsRestarted(t *testing.T) {
+	t.Setenv("EDGENODE_FAULT_X264_STALL_AFTER", "30")
+	e := start(t, hwenc.Config{Mode: hwenc.ModeX264, Ladder: ladder360(), StallTimeout: time.Second, RestartBackoff: 50 * time.Millisecond})
+	s := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 640, Height: 360, Duration: 6 * time.Second}}})
+	r := watch(t, e.hub, hub.Key{Stream: 5, Rendition: "360p"})
+	done := playAsync(t, e.hub, 5, s)
+	var st hwenc.StreamStatus
+	waitFor(t, "a stall restart", func() bool {
+		st, _ = e.m.StreamStatus(5)
+		return st.Restarts >= 1 && strings.Contains(st.LastError, "stalled")
+	})
+	<-done
+	wait(t, r, "360p")
+	t.Logf("status %+v", st)
+	// Frames from after the first restart prove the session came back.
+	var keysAfterHole int
+	for i := 1; i < len(r.video); i++ {
+		if r.video[i].PTS-r.video[i-1].PTS > 90000/10 && r.video[i].Key {
+			keysAfterHole++
+		}
+	}
+	if keysAfterHole == 0 {
+		t.Errorf("360p never resumed after the stall (%d frames)", len(r.video))
+	}
+}

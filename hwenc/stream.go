@@ -287,11 +287,14 @@ func (w *worker) checkStall() {
 		}
 		w.mu.Unlock()
 		now := time.Now()
+		to := w.m.cfg.StallTimeout
 		last := time.Unix(0, w.ts.lastOut.Load())
 		if last.Before(w.ts.started) {
+			// Nothing out yet: starting a plugin and its ffmpeg on a busy
+			// box takes a while, so the first output gets longer.
 			last = w.ts.started
+			to = max(3*to, 5*time.Second)
 		}
-		to := w.m.cfg.StallTimeout
 		if now.Sub(w.lastFed) < to && now.Sub(last) > to {
 			w.fail(fmt.Errorf("%w: no output for %v", ErrStalled, now.Sub(last).Round(time.Millisecond)))
 		}

@@ -15,6 +15,8 @@ const FaultInjection = true
 // ApplyFaults reads, for plugin NAME (upper-cased):
 //
 //	EDGENODE_FAULT_<NAME>_FAIL_AFTER=N  every session fails after N video frames
+//	EDGENODE_FAULT_<NAME>_STALL_AFTER=N every session stops producing after N
+//	                                    video frames but stays connected
 //	EDGENODE_FAULT_<NAME>_PRETEND=1     a hardware plugin encodes with libx264
 //	                                    and reports itself available, so
 //	                                    hardware-failure paths run on any box
@@ -22,6 +24,9 @@ func ApplyFaults(p *Plugin) {
 	pre := "EDGENODE_FAULT_" + strings.ToUpper(p.Profile.Name) + "_"
 	if n, err := strconv.Atoi(os.Getenv(pre + "FAIL_AFTER")); err == nil && n > 0 {
 		p.FailAfter = n
+	}
+	if n, err := strconv.Atoi(os.Getenv(pre + "STALL_AFTER")); err == nil && n > 0 {
+		p.StallAfter = n
 	}
 	if os.Getenv(pre+"PRETEND") == "1" {
 		x := X264()

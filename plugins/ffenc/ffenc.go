@@ -66,6 +66,10 @@ type Plugin struct {
 	// FailAfter, when > 0, makes every session fail after that many video
 	// frames in (fault injection; only set by test builds).
 	FailAfter int
+	// StallAfter, when > 0, makes every session swallow its input after
+	// that many video frames: it stays connected but produces nothing, as a
+	// wedged driver does (fault injection; only set by test builds).
+	StallAfter int
 }
 
 var _ shared.Encoder = (*Plugin)(nil)
@@ -375,9 +379,12 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, stdi
 			if p.FailAfter > 0 && framesIn.Load() > uint64(p.FailAfter) {
 				return fmt.Errorf("%w after %d frames", ErrFaultInjected, p.FailAfter)
 			}
+			if p.StallAfter > 0 && framesIn.Load() > uint64(p.StallAfter) {
+				continue
+			}
 			err = w.WriteH264(video, au.GetPts()&tsMask, au.GetDts()&tsMask, au.GetPayload())
 		case pb.Codec_CODEC_OPUS:
-			if audio == nil || !started || len(au.GetPayload()) == 0 {
+			if audio == nil || !started || len(au.GetPayload()) == 0 || (p.StallAfter > 0 && framesIn.Load() > uint64(p.StallAfter)) {
 				continue
 			}
 			err = w.WriteOpus(audio, (au.GetPts()*15/8)&tsMask, au.GetPayload())
