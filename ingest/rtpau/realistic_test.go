@@ -383,6 +383,16 @@ func TestRealisticBaseline(t *testing.T) {
 			if math.Abs(st.FPS-30) > 0.01 {
 				t.Fatalf("fps %v", st.FPS)
 			}
+			// The 2 s window holds the whole stream: bitrate is its bytes
+			// (all but the last frame) over its span.
+			var bytes int
+			for _, au := range aus[:len(aus)-1] {
+				bytes += au.Size()
+			}
+			want := float64(bytes) * 8 / (float64(aus[len(aus)-1].PTS-aus[0].PTS) / 90000)
+			if math.Abs(st.Bitrate-want) > want/100 {
+				t.Fatalf("bitrate %v, want %v", st.Bitrate, want)
+			}
 			if rs := r.Stats(); rs.Lost != 0 {
 				t.Fatalf("reorder stats %+v", rs)
 			}
