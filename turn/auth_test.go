@@ -238,3 +238,35 @@ func TestICEServers(t *testing.T) {
 		t.Fatalf("allocate with ICEServers credentials over TLS: %v", err)
 	}
 }
+
+// TestUserQuotaConcurrent: many simultaneous Allocates of one username on
+// separate TCP streams never exceed user_quota.
+func TestUserQuotaConcurrent(t *testing.T) {
+	cfg := turntest.Config()
+	cfg.UserQuota = 3
+	srv := turntest.Start(t, cfg)
+	u, p := creds(t, srv, 12)
+	const n = 12
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = dial(t, srv, "tcp", u, p)
+	}
+	errs := make(chan error, n)
+	for _, c := range clients {
+		go func() { _, err := c.Allocate(); errs <- err }()
+	}
+	ok, quota := 0, 0
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case turnCode(err) == 486:
+			quota++
+		default:
+			t.Errorf("unexpected: %v", err)
+		}
+	}
+	if ok != cfg.UserQuota || quota != n-cfg.UserQuota {
+		t.Fatalf("%d allocations succeeded and %d got 486, want %d and %d", ok, quota, cfg.UserQuota, n-cfg.UserQuota)
+	}
+}

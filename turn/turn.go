@@ -72,10 +72,11 @@ type Server struct {
 
 	mu         sync.Mutex
 	relaysGone *sync.Cond
-	relays     int               // open relay sockets
-	users      map[string]int    // username → allocations
-	allocs     map[string]string // client 5-tuple source → username
-	prevKeys   map[string][]byte // client source|username → key, when signed with the previous secret
+	relays     int                    // open relay sockets
+	users      map[string]int         // username → allocations
+	reserved   map[string]reservation // client source → quota held between QuotaHandler and creation
+	allocs     map[string]string      // client 5-tuple source → username
+	prevKeys   map[string][]byte      // client source|username → key, when signed with the previous secret
 
 	started, closed bool
 	pion            *pturn.Server
@@ -101,6 +102,7 @@ func New(cfg Config, deps Deps) *Server {
 		log:      deps.Logger,
 		m:        newMetrics(),
 		users:    map[string]int{},
+		reserved: map[string]reservation{},
 		allocs:   map[string]string{},
 		prevKeys: map[string][]byte{},
 	}
@@ -509,21 +511,45 @@ func (s *Server) authHandler(username, realm string, src net.Addr) ([]byte, bool
 	return longTermKey(username, realm, s.keys.secrets(now)[0]), true
 }
 
+// reservation holds a unit of a username's quota from the quota check
+// until the allocation exists (pion runs CreateAllocation in between), so
+// that concurrent Allocates on several TCP streams cannot overshoot.
+type reservation struct {
+	username string
+	at       time.Time
+}
+
+// reserveFor bounds a reservation whose allocation was never created.
+const reserveFor = 2 * time.Second
+
 // quotaHandler: RFC 8656 §7.2 step 7, quota per username → 486.
 func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
+	now := time.Now()
 	s.mu.Lock()
 	n := s.users[username]
+	for k, r := range s.reserved {
+		switch {
+		case now.Sub(r.at) > reserveFor:
+			delete(s.reserved, k)
+		case r.username == username:
+			n++
+		}
+	}
+	ok := n < s.cfg.UserQuota
+	if ok {
+		s.reserved[srcKey(src)] = reservation{username: username, at: now}
+	}
 	s.mu.Unlock()
-	if n >= s.cfg.UserQuota {
+	if !ok {
 		s.m.rejected.WithLabelValues("user_quota").Inc()
 		s.log.Warn("turn: allocation quota reached", "username", username, "client", src.String(), "user_quota", s.cfg.UserQuota)
-		return false
 	}
-	return true
+	return ok
 }
 
 func (s *Server) onAllocationCreated(src, _ net.Addr, _, username, _ string, relay net.Addr, _ int) {
 	s.mu.Lock()
+	delete(s.reserved, srcKey(src))
 	s.users[username]++
 	s.allocs[srcKey(src)] = username
 	s.mu.Unlock()
