@@ -530,3 +530,59 @@ func TestEndGraceAndLinger(t *testing.T) {
 		t.Errorf("after coming back: media sequence %d (last was %d), discontinuity sequence %v", pl.MediaSequence, lastMSN, pl.DiscontinuitySequence)
 	}
 }
+
+// TestMultivariantRenditions: N renditions of one stream (as the
+// transcoder publishes them) appear in the multivariant playlist; every
+// media playlist reports all the others and SERVER-CONTROL is identical.
+func TestMultivariantRenditions(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{})
+	small := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 2 * time.Second}}})
+	n := startNode(t, Config{}, hub.New(0), nil)
+	publish(t, n.hub, 4, st, 4, false)
+	pub, err := n.hub.Publish(hub.Key{Stream: 4, Rendition: "180p"}, hub.Session{ID: "t", Tracks: small.Tracks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = small.Play(ctx, pub, mediatest.PlayOptions{Realtime: true, Loops: 4})
+	}()
+	defer func() { cancel(); <-done; pub.Close() }()
+
+	base := n.srv.URL + "/cmaf/4/"
+	var mv playlist.Multivariant
+	deadline := time.Now().Add(10 * time.Second)
+	for len(mv.Variants) < 2 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+		if err := mv.Unmarshal(get(t, base+"master.m3u8").body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(mv.Variants) != 2 || len(mv.Renditions) != 2 {
+		t.Fatalf("%d variants, %d audio renditions", len(mv.Variants), len(mv.Renditions))
+	}
+	if mv.Variants[0].URI != "source/video.m3u8" || mv.Variants[1].Resolution != "320x180" {
+		t.Errorf("variants: %s (%s), %s (%s)", mv.Variants[0].URI, mv.Variants[0].Resolution, mv.Variants[1].URI, mv.Variants[1].Resolution)
+	}
+	all := []string{"source/video.m3u8", "source/audio.m3u8", "180p/video.m3u8", "180p/audio.m3u8"}
+	var control string
+	for _, p := range all {
+		var others []string
+		for _, o := range all {
+			if o != p {
+				others = append(others, "../"+o)
+			}
+		}
+		r := get(t, base+p)
+		if r.code != 200 {
+			t.Fatalf("%s: %d", p, r.code)
+		}
+		sc := checkMedia(t, p, r.body, others)
+		if control != "" && sc != control {
+			t.Errorf("%s: SERVER-CONTROL %q differs from %q", p, sc, control)
+		}
+		control = sc
+	}
+}

@@ -165,18 +165,23 @@ func (s *Server) serveMaster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, ok := s.waitStream(r.Context(), id)
+	// Wait for the first rendition (the source) to have a segment; list
+	// the renditions that have one then (a transcoder rendition that is
+	// still starting joins the next time the playlist is loaded).
 	if !ok || !s.waitStart(r.Context(), func() []*cmaf.Track {
-		var ts []*cmaf.Track
-		for _, rd := range st.Renditions() {
-			ts = append(ts, rd.Tracks()...)
+		if rs := st.Renditions(); len(rs) > 0 {
+			return rs[0].Tracks()
 		}
-		return ts
+		return nil
 	}) {
 		s.fail(w, "master", http.StatusNotFound, maxAge(time.Second), "no such stream")
 		return
 	}
 	var vs []Variant
 	for _, rd := range st.Renditions() {
+		if !ready(rd.Tracks()) {
+			continue
+		}
 		v := Variant{Name: rd.Name, AudioGroup: "a-" + rd.Name}
 		if rd.Video != nil {
 			v.URI = rd.Name + "/video.m3u8"
@@ -200,6 +205,16 @@ func (s *Server) serveMaster(w http.ResponseWriter, r *http.Request) {
 		vs = append(vs, v)
 	}
 	s.write(w, r, "master", Multivariant(vs), maxAge(time.Second), time.Time{})
+}
+
+// ready reports whether every track has a complete segment.
+func ready(ts []*cmaf.Track) bool {
+	for _, t := range ts {
+		if snap := t.Snapshot(); len(snap.Segments) == 0 || !snap.Segments[0].Complete {
+			return false
+		}
+	}
+	return len(ts) > 0
 }
 
 // bandwidth is the peak and average bit rate of t, with headroom on the
