@@ -3,6 +3,7 @@ package ts
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -69,30 +70,19 @@ func renderMaster(vs []variant) string {
 // SegmentName is the file name of TS segment seq.
 func SegmentName(seq uint64) string { return fmt.Sprintf("seg%d.ts", seq) }
 
-// parseSegmentName is the inverse of SegmentName.
+// parseSegmentName is the inverse of SegmentName; only the canonical
+// spelling parses (one URL per segment).
 func parseSegmentName(name string) (uint64, bool) {
-	var seq uint64
 	rest, ok := strings.CutPrefix(name, "seg")
 	if !ok {
 		return 0, false
 	}
 	num, ok := strings.CutSuffix(rest, ".ts")
-	if !ok || num == "" || len(num) > 20 {
+	if !ok || num == "" || num[0] < '0' || num[0] > '9' || (len(num) > 1 && num[0] == '0') {
 		return 0, false
 	}
-	for _, c := range num {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if seq > (math.MaxUint64-9)/10 {
-			return 0, false
-		}
-		seq = seq*10 + uint64(c-'0')
-	}
-	if len(num) > 1 && num[0] == '0' {
-		return 0, false // one name per segment
-	}
-	return seq, true
+	seq, err := strconv.ParseUint(num, 10, 64)
+	return seq, err == nil
 }
 
 // targetDuration is EXT-X-TARGETDURATION: RFC 8216 §4.3.3.1, every
