@@ -112,9 +112,23 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data dir: %w", err)
 	}
-	// MkdirAll keeps the mode of an existing dir; tighten it.
-	if err := os.Chmod(dataDir, 0o700); err != nil {
+	// MkdirAll keeps the mode of an existing dir: tighten it to 0700, but
+	// never a shared dir such as /tmp (world-writable or sticky), which is
+	// a mistake to refuse rather than a dir to take over.
+	fi, err := os.Stat(dataDir)
+	if err != nil {
 		return nil, fmt.Errorf("store: data dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%w: data dir %s is not a directory", ErrInvalid, dataDir)
+	}
+	if fi.Mode().Perm()&0o002 != 0 || fi.Mode()&os.ModeSticky != 0 {
+		return nil, fmt.Errorf("%w: data dir %s is a shared directory (mode %s); use a directory of its own", ErrInvalid, dataDir, fi.Mode())
+	}
+	if fi.Mode().Perm() != 0o700 {
+		if err := os.Chmod(dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("store: data dir: %w", err)
+		}
 	}
 	path := filepath.Join(dataDir, FileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, NoSync: opts.NoSync})

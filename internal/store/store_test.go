@@ -236,6 +236,41 @@ func TestSecondOpenFailsWithLocked(t *testing.T) {
 	}
 }
 
+func TestDataDirModes(t *testing.T) {
+	parent := t.TempDir()
+	shared := filepath.Join(parent, "shared")
+	if err := os.Mkdir(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(shared, 0o1777) // like /tmp
+	_, err := store.Open(shared, store.Options{})
+	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "shared directory") {
+		t.Fatalf("open on a /tmp-like dir: %v", err)
+	}
+	if fi, _ := os.Stat(shared); fi.Mode().Perm() != 0o777 {
+		t.Fatalf("Open changed the mode of a shared dir: %v", fi.Mode())
+	}
+	file := filepath.Join(parent, "file")
+	os.WriteFile(file, nil, 0o600)
+	if _, err := store.Open(file, store.Options{}); err == nil {
+		t.Fatal("a file as data dir was accepted")
+	}
+	// An existing private dir is tightened to 0700, a new one made 0700.
+	loose := filepath.Join(parent, "loose")
+	os.Mkdir(loose, 0o755)
+	nested := filepath.Join(parent, "a", "b")
+	for _, dir := range []string{loose, nested} {
+		s, err := store.Open(dir, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+			t.Fatalf("data dir %s mode %v", dir, fi.Mode())
+		}
+	}
+}
+
 func TestSchemaTooNewIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	s, err := store.Open(dir, store.Options{})
