@@ -200,6 +200,7 @@ func (s *Session) Recv() (*pb.TranscodeOut, error) {
 }
 
 // FromMedia converts a node access unit to the wire form (sharing payload).
+// pb.Codec and media.Codec share their numbers (TestCodecNumbersMatch).
 func FromMedia(au *media.AccessUnit) *pb.AccessUnit {
 	return &pb.AccessUnit{
 		Codec:   pb.Codec(au.Codec),
