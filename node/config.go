@@ -196,18 +196,24 @@ func validateSections(v reflect.Value, prefix string) []error {
 }
 
 // SectionError is a section's Validate error with the section key in front
-// of the key the section named: "'udp_port' must be …" from section ingest
-// reads "'ingest.udp_port' must be …".
+// of the first quoted key the section named: "'udp_port' must be …" from
+// section ingest reads "'ingest.udp_port' must be …", and "player: invalid
+// config: 'default_format' …" from origin.player reads "player: invalid
+// config: 'origin.player.default_format' …". A line naming no key gets the
+// section in front: "ingest: …".
 type SectionError struct {
 	Section string
 	Err     error
 }
 
+// quotedKeyRE finds the key a section's message names ('udp_port').
+var quotedKeyRE = regexp.MustCompile(`'[A-Za-z0-9_][A-Za-z0-9_.]*'`)
+
 func (e *SectionError) Error() string {
 	lines := strings.Split(e.Err.Error(), "\n")
 	for i, l := range lines {
-		if strings.HasPrefix(l, "'") {
-			lines[i] = "'" + e.Section + "." + l[1:]
+		if loc := quotedKeyRE.FindStringIndex(l); loc != nil {
+			lines[i] = l[:loc[0]+1] + e.Section + "." + l[loc[0]+1:]
 		} else {
 			lines[i] = e.Section + ": " + l
 		}

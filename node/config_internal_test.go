@@ -29,6 +29,9 @@ func (s fakeSection) Validate() error {
 	if s.UDPPort < 0 || s.UDPPort > 65535 {
 		errs = append(errs, errors.New("'udp_port' must be 1..65535"))
 	}
+	if s.Rate == 99 {
+		errs = append(errs, errors.New("fake: invalid config: 'rate' must not be 99"))
+	}
 	if s.Inner.Name == "bad" {
 		errs = append(errs, errors.New("inner name is bad"))
 	}
@@ -102,11 +105,12 @@ func TestValidateSectionsPrefixesKeys(t *testing.T) {
 	var c fakeConfig
 	c.Ingest.UDPPort = 70000
 	c.Ingest.Inner.Name = "bad"
+	c.Ingest.Rate = 99
 	c.Plain.Sub.UDPPort = -1
 	c.Origin.PartTarget = -1
 	err := errors.Join(validateSections(reflect.ValueOf(c), "")...)
 	msg := err.Error()
-	for _, want := range []string{"'ingest.udp_port' must be 1..65535", "ingest: inner name is bad", "'plain.sub.udp_port' must be", "'origin.part_target' must not be negative"} {
+	for _, want := range []string{"'ingest.udp_port' must be 1..65535", "ingest: inner name is bad", "'plain.sub.udp_port' must be", "'origin.part_target' must not be negative", "fake: invalid config: 'ingest.rate' must not be 99"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q lacks %q", msg, want)
 		}
