@@ -24,6 +24,9 @@ const (
 	MaxNALUnits = 1024
 )
 
+// maxScratch is the largest FU-A reassembly buffer kept between units.
+const maxScratch = 1 << 20
+
 // NAL unit types (RFC 6184 §5.2 table 3; H.264 table 7-1).
 const (
 	nalNonIDR = 1
@@ -166,7 +169,7 @@ func (h *H264) push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 		if h.inAU {
 			h.broken = true
 		}
-		h.fu, h.fuOn = nil, false
+		h.fu, h.fuOn = h.fu[:0], false
 		h.gapPending = true
 		if !h.waiting.Swap(true) {
 			lossErr = fmt.Errorf("%w: %d packets missing before sequence number %d",
@@ -207,7 +210,7 @@ func (h *H264) push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 	}
 	if err := h.depacketize(p.Payload); err != nil {
 		h.broken = true
-		h.fu, h.fuOn = nil, false
+		h.fu, h.fuOn = h.fu[:0], false
 		if p.Marker {
 			h.dropAU()
 		}
@@ -306,7 +309,7 @@ func (h *H264) fuA(b []byte) error {
 			return fmt.Errorf("%w: FU-A start before the previous one ended", ErrMalformed)
 		}
 		h.fuOn = true
-		h.fu = append(h.fu[:0:0], ind&0xe0|hdr&0x1f)
+		h.fu = append(h.fu[:0], ind&0xe0|hdr&0x1f)
 	} else if !h.fuOn {
 		return fmt.Errorf("%w: FU-A continuation without a start", ErrMalformed)
 	} else if hdr&0x1f != h.fu[0]&0x1f {
@@ -318,8 +321,12 @@ func (h *H264) fuA(b []byte) error {
 	}
 	h.fu = append(h.fu, b[2:]...)
 	if end {
-		nal := h.fu
-		h.fu, h.fuOn = nil, false
+		// h.fu is scratch reused across units: hand out an exact copy.
+		nal := bytes.Clone(h.fu)
+		h.fu, h.fuOn = h.fu[:0], false
+		if cap(h.fu) > maxScratch {
+			h.fu = nil // do not pin a huge buffer for the session's life
+		}
 		return h.addOwned(nal)
 	}
 	return nil
@@ -345,7 +352,7 @@ func (h *H264) addOwned(nal []byte) error {
 func (h *H264) resetAU() {
 	h.inAU, h.broken = false, false
 	h.nalus, h.auSize = nil, 0
-	h.fu, h.fuOn = nil, false
+	h.fu, h.fuOn = h.fu[:0], false
 }
 
 func (h *H264) dropAU() {
