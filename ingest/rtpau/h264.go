@@ -3,6 +3,7 @@ package rtpau
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -57,9 +58,10 @@ const (
 //     in front of the IDR, an access unit of their own) and put first in
 //     every IDR access unit. Access unit delimiters and filler data are
 //     dropped; SEI is kept. Access units without slices are not emitted.
-//   - A gap in sequence numbers drops the access unit in progress, makes
-//     Push return ErrNeedKeyframe once, and nothing is emitted until the
-//     next IDR (NeedKeyframe is true meanwhile). The stream also starts in
+//   - A gap in sequence numbers, or a malformed or oversized packet, drops
+//     the access unit in progress, makes Push return ErrNeedKeyframe once
+//     (joined to the cause), and nothing is emitted until the next IDR
+//     (NeedKeyframe is true meanwhile). The stream also starts in
 //     that state: the first access unit emitted is an IDR.
 //   - PTS is the RTP timestamp through Clock (90 kHz). DTS equals PTS for
 //     streams without reordering; with B-frames it is derived from the
@@ -151,6 +153,13 @@ func (h *H264) Push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 	}
 	h.stats.update(func(s *Stats) { s.Packets++ })
 	out, err := h.push(p)
+	if err != nil && !errors.Is(err, ErrNeedKeyframe) && !errors.Is(err, ErrNoParameterSets) {
+		// A dropped access unit may have been a reference for the ones
+		// that follow: decode again from the next IDR.
+		if !h.waiting.Swap(true) {
+			err = fmt.Errorf("%w; %w", err, ErrNeedKeyframe)
+		}
+	}
 	if err != nil {
 		h.stats.update(func(s *Stats) { s.Errors++ })
 	}

@@ -387,9 +387,10 @@ func TestH264Malformed(t *testing.T) {
 			for i, p := range tc.payload {
 				err = errors.Join(err, f.pushErr(3000, i == len(tc.payload)-1, p))
 			}
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("err %v, want %v", err, tc.want)
+			if !errors.Is(err, tc.want) || !errors.Is(err, ErrNeedKeyframe) {
+				t.Fatalf("err %v, want %v and ErrNeedKeyframe", err, tc.want)
 			}
+			f.push(4500, true, pfr) // refers to the dropped frame: not emitted
 			f.push(6000, true, idr1)
 			f.want("pts=0 key=true [7 8 5]", "pts=6000 key=true [7 8 5]")
 			if s := f.h.Stats(); s.Errors == 0 {
@@ -397,4 +398,39 @@ func TestH264Malformed(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestH264TooLarge(t *testing.T) {
+	t.Run("bytes", func(t *testing.T) {
+		f := newFeeder(t)
+		f.push(0, true, stapA(sps320, ppsX, idr1))
+		frag := make([]byte, 1400)
+		var err error
+		f.push(3000, false, append([]byte{0x7c, 0x81}, frag...))
+		for i := 0; i*len(frag) <= MaxAccessUnitSize && err == nil; i++ {
+			err = f.pushErr(3000, false, append([]byte{0x7c, 0x01}, frag...))
+		}
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("err %v", err)
+		}
+		f.push(3000, true, append([]byte{0x7c, 0x41}, frag...)) // rest of the unit: skipped
+		f.push(4500, true, pfr)
+		f.push(6000, true, idr1)
+		f.want("pts=0 key=true [7 8 5]", "pts=6000 key=true [7 8 5]")
+	})
+	t.Run("NAL units", func(t *testing.T) {
+		f := newFeeder(t)
+		f.push(0, true, stapA(sps320, ppsX, idr1))
+		var err error
+		for i := 0; i <= MaxNALUnits && err == nil; i++ {
+			err = f.pushErr(3000, false, pfr)
+		}
+		if !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("err %v", err)
+		}
+		f.push(3000, true, pfr)
+		f.push(4500, true, pfr)
+		f.push(6000, true, idr1)
+		f.want("pts=0 key=true [7 8 5]", "pts=6000 key=true [7 8 5]")
+	})
 }
