@@ -44,10 +44,11 @@ type session struct {
 	audioIdx int
 	tracks   []media.Track
 
+	// pc and pub are set once under mu, before any media goroutine runs.
 	pc  *webrtc.PeerConnection
 	pub *hub.Publisher
 
-	mu      sync.Mutex // guards etag, offer, closing and the wg.Add calls
+	mu      sync.Mutex // guards pc, pub, etag, offer, closing and the wg.Add calls
 	etag    string
 	offer   string
 	closing bool
@@ -109,28 +110,37 @@ func (sess *session) negotiate(ctx context.Context, offer string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("ingest: new peer connection: %w", err)
 	}
+	sess.mu.Lock()
+	if sess.closing { // kicked or server closing while we negotiated
+		sess.mu.Unlock()
+		_ = pc.Close()
+		return "", ErrClosed
+	}
 	sess.pc = pc
+	sess.mu.Unlock()
 	pc.OnTrack(sess.onTrack)
 	pc.OnConnectionStateChange(sess.onState)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("%w: %v", ErrUnservable, err)
 	}
-	answer, err := sess.answer(ctx)
+	answer, err := sess.answer(ctx, pc)
 	if err != nil {
 		return "", err
 	}
+	sess.mu.Lock()
 	sess.offer = offer
+	sess.mu.Unlock()
 	return startBitrateAnswer(answer, sess.srv.cfg.StartBitrateKbps), nil
 }
 
 // answer creates and applies an answer and waits for ICE gathering.
-func (sess *session) answer(ctx context.Context) (string, error) {
-	ans, err := sess.pc.CreateAnswer(nil)
+func (sess *session) answer(ctx context.Context, pc *webrtc.PeerConnection) (string, error) {
+	ans, err := pc.CreateAnswer(nil)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrUnservable, err)
 	}
-	gathered := webrtc.GatheringCompletePromise(sess.pc)
-	if err := sess.pc.SetLocalDescription(ans); err != nil {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
 		return "", fmt.Errorf("ingest: set local description: %w", err)
 	}
 	select {
@@ -138,7 +148,27 @@ func (sess *session) answer(ctx context.Context) (string, error) {
 	case <-ctx.Done():
 		return "", fmt.Errorf("ingest: gathering candidates: %w", ctx.Err())
 	}
-	return sess.pc.LocalDescription().SDP, nil
+	return pc.LocalDescription().SDP, nil
+}
+
+// peer returns the PeerConnection, nil while it is being created.
+func (sess *session) peer() *webrtc.PeerConnection {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.pc
+}
+
+// setPublisher hands the session its hub publisher; false (and the
+// publisher closed) when the session already ends.
+func (sess *session) setPublisher(pub *hub.Publisher) bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.closing {
+		pub.Close()
+		return false
+	}
+	sess.pub = pub
+	return true
 }
 
 // addWorker registers a media goroutine; false once the session ends.
@@ -188,12 +218,15 @@ func (sess *session) wait() { <-sess.done }
 func (sess *session) teardown(reason string) {
 	defer close(sess.done)
 	sess.cancel()
-	if sess.pc != nil {
-		_ = sess.pc.Close()
+	sess.mu.Lock()
+	pc, pub := sess.pc, sess.pub
+	sess.mu.Unlock()
+	if pc != nil {
+		_ = pc.Close()
 	}
 	sess.wg.Wait()
-	if sess.pub != nil {
-		sess.pub.Close()
+	if pub != nil {
+		pub.Close()
 	}
 	sess.srv.removeSession(sess)
 	sess.srv.metrics.forget(sess.label)
@@ -205,13 +238,22 @@ func (sess *session) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		return
 	}
 	defer sess.wg.Done()
+	sess.mu.Lock()
+	pub := sess.pub
+	sess.mu.Unlock()
+	if pub == nil {
+		// Media before the 201 was sent: impossible for a real publisher
+		// (it needs the answer's ICE and DTLS parameters).
+		sess.log.Warn("media before the session was published; ignoring track")
+		return
+	}
 	mime := tr.Codec().MimeType
 	// FACTS: mime case follows the sender; compare case-insensitively.
 	switch {
 	case strings.EqualFold(mime, webrtc.MimeTypeH264) && sess.videoIdx >= 0:
-		sess.readVideo(tr, recv)
+		sess.readVideo(tr, recv, pub)
 	case strings.EqualFold(mime, webrtc.MimeTypeOpus) && sess.audioIdx >= 0:
-		sess.readAudio(tr, recv)
+		sess.readAudio(tr, recv, pub)
 	default:
 		sess.log.Warn("ignoring track of unexpected codec", "mime", mime)
 	}
@@ -257,7 +299,7 @@ func (sess *session) pli(reason string, limited bool) {
 	sess.log.Debug("sent PLI", "reason", reason)
 }
 
-func (sess *session) readVideo(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+func (sess *session) readVideo(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver, pub *hub.Publisher) {
 	clock := rtpau.NewClock(90000, nil)
 	dep := rtpau.NewH264(clock)
 	reord := rtpau.NewReorder(sess.srv.cfg.ReorderPackets)
@@ -287,12 +329,12 @@ func (sess *session) readVideo(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver)
 			}
 		}
 		for _, au := range aus {
-			sess.pub.WriteAU(sess.videoIdx, au)
+			pub.WriteAU(sess.videoIdx, au)
 		}
 	})
 }
 
-func (sess *session) readAudio(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+func (sess *session) readAudio(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver, pub *hub.Publisher) {
 	clock := rtpau.NewClock(48000, nil)
 	dep := rtpau.NewOpus(clock)
 	reord := rtpau.NewReorder(sess.srv.cfg.ReorderPackets)
@@ -312,7 +354,7 @@ func (sess *session) readAudio(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver)
 			sess.log.Debug("audio packet dropped", "err", err)
 		}
 		for _, au := range aus {
-			sess.pub.WriteAU(sess.audioIdx, au)
+			pub.WriteAU(sess.audioIdx, au)
 		}
 	})
 }
@@ -436,6 +478,10 @@ func (sess *session) sample(prev sampled) sampled {
 // trickle adds the candidates of a PATCH (RFC 9725 §4.3.2). Candidates
 // pion cannot use are dropped silently, as the RFC asks.
 func (sess *session) trickle(frag *sdpFrag) {
+	pc := sess.peer()
+	if pc == nil {
+		return
+	}
 	mids, cands := frag.candidates()
 	for i, c := range cands {
 		mid := mids[i]
@@ -443,7 +489,7 @@ func (sess *session) trickle(frag *sdpFrag) {
 		if mid != "" {
 			init.SDPMid = &mid
 		}
-		if err := sess.pc.AddICECandidate(init); err != nil {
+		if err := pc.AddICECandidate(init); err != nil {
 			sess.log.Debug("dropped trickled candidate", "candidate", c, "err", err)
 		}
 	}
@@ -455,8 +501,11 @@ func (sess *session) trickle(frag *sdpFrag) {
 // sdpfrag. A failure leaves the session as it was.
 func (sess *session) restartICE(ctx context.Context, frag *sdpFrag) (string, string, error) {
 	sess.mu.Lock()
-	offer := sess.offer
+	offer, pc := sess.offer, sess.pc
 	sess.mu.Unlock()
+	if pc == nil {
+		return "", "", fmt.Errorf("%w: session is still being created", ErrNoSession)
+	}
 	var b strings.Builder
 	for _, line := range strings.Split(offer, "\r\n") {
 		switch {
@@ -472,10 +521,10 @@ func (sess *session) restartICE(ctx context.Context, frag *sdpFrag) (string, str
 		b.WriteString(line + "\r\n")
 	}
 	newOffer := b.String()
-	if err := sess.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: newOffer}); err != nil {
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: newOffer}); err != nil {
 		return "", "", fmt.Errorf("%w: ICE restart: %v", ErrBadSDP, err)
 	}
-	answer, err := sess.answer(ctx)
+	answer, err := sess.answer(ctx, pc)
 	if err != nil {
 		return "", "", err
 	}

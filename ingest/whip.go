@@ -190,10 +190,13 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	answer, err := sess.negotiate(ctx, offer)
 	if err == nil {
-		sess.pub, err = s.deps.Hub.Publish(hub.Key{Stream: id, Rendition: hub.Source},
+		var pub *hub.Publisher
+		pub, err = s.deps.Hub.Publish(hub.Key{Stream: id, Rendition: hub.Source},
 			hub.Session{ID: sess.id, Tracks: sess.tracks, Started: start})
 		if errors.Is(err, hub.ErrBusy) {
 			err = fmt.Errorf("%w to the path '%s'", ErrBusy, path)
+		} else if err == nil && !sess.setPublisher(pub) {
+			err = fmt.Errorf("%w: the session ended while it was created", ErrClosed)
 		}
 	}
 	if err != nil {
@@ -263,10 +266,13 @@ func (sess *session) lost() bool {
 	if closing {
 		return true
 	}
-	if sess.pc == nil {
+	sess.mu.Lock()
+	pc := sess.pc
+	sess.mu.Unlock()
+	if pc == nil {
 		return false // still negotiating
 	}
-	switch sess.pc.ConnectionState() {
+	switch pc.ConnectionState() {
 	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		return true
 	}
