@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -200,7 +201,12 @@ func (a *API) readJSON(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if err != nil || mt != "application/json" {
 		return nil, newError(ErrUnsupportedMediaType, "Content-Type must be application/json")
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, newError(ErrTooLarge, fmt.Sprintf("request body is larger than %d bytes", mbe.Limit))
+	}
+	return body, err
 }
 
 // Stream is the JSON shape of a stream in responses.

@@ -329,7 +329,7 @@ func TestErrors(t *testing.T) {
 		{"no content type", "POST", "/streaming/streams", "", "", `{"name":"x"}`, 415, []string{"application/json"}},
 		{"form", "POST", "/streaming/streams", "", "application/x-www-form-urlencoded", `name=x`, 415, nil},
 		{"json with charset", "POST", "/streaming/streams", "", "application/json; charset=utf-8", `{"name":5}`, 400, nil},
-		{"too large", "POST", "/streaming/streams", "", "application/json", big, 413, nil},
+		{"too large", "POST", "/streaming/streams", "", "application/json", big, 413, []string{"larger than 1024 bytes"}},
 		{"patch too large", "PATCH", "/streaming/streams/1", "", "application/json", big, 413, nil},
 		{"patch 415", "PATCH", "/streaming/streams/1", "", "text/plain", `{"active":false}`, 415, nil},
 		{"patch nothing", "PATCH", "/streaming/streams/1", "", "application/json", `{}`, 400, []string{"at least one"}},

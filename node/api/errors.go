@@ -21,6 +21,8 @@ var (
 	ErrMethodNotAllowed = errors.New("method not allowed")
 	// ErrNoRoute: no API resource at this path.
 	ErrNoRoute = errors.New("no such resource")
+	// ErrTooLarge: the body exceeds the configured cap.
+	ErrTooLarge = errors.New("request body too large")
 )
 
 // clientError carries the message shown to the client next to the sentinel
@@ -47,6 +49,7 @@ var errorTable = []struct {
 	{ErrNoRoute, http.StatusNotFound, ""},
 	{ErrMethodNotAllowed, http.StatusMethodNotAllowed, ""},
 	{ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, ""},
+	{ErrTooLarge, http.StatusRequestEntityTooLarge, ""},
 	{store.ErrNotFound, http.StatusNotFound, "stream not found"},
 	{store.ErrNameTaken, http.StatusConflict, "a stream with this name already exists"},
 	{store.ErrInvalid, http.StatusBadRequest, ""},
@@ -54,10 +57,6 @@ var errorTable = []struct {
 
 // statusOf returns the status and client message for err.
 func statusOf(err error) (int, string) {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return http.StatusRequestEntityTooLarge, "request body is larger than the limit"
-	}
 	for _, row := range errorTable {
 		if errors.Is(err, row.err) {
 			msg := row.msg
