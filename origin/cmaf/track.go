@@ -278,8 +278,8 @@ func (t *Track) Available(msn uint64, part int) bool {
 
 // Wait blocks until part of segment msn (part < 0: the whole segment) is
 // complete. It returns nil then, ErrEnded if the track ends first,
-// ErrTooFar at once if msn is more than two segments past the newest
-// segment, or ctx.Err().
+// ErrTooFar at once if msn is more than two segments past the last
+// complete segment (LL-HLS §6.2.5.2: 400), or ctx.Err().
 func (t *Track) Wait(ctx context.Context, msn uint64, part int) error {
 	for {
 		t.mu.Lock()
@@ -291,7 +291,9 @@ func (t *Track) Wait(ctx context.Context, msn uint64, part int) error {
 			t.mu.Unlock()
 			return ErrEnded
 		}
-		if msn > t.nextMSN+2 {
+		// nextMSN is the segment being written; the last complete one is
+		// nextMSN-1.
+		if msn > t.nextMSN+1 {
 			t.mu.Unlock()
 			return ErrTooFar
 		}
