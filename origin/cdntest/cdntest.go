@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -204,23 +205,63 @@ http {
 }
 
 // Counter is middleware that counts the requests the origin receives, by
-// request URI (path and query).
+// request URI (path and query), and how many of them it answered 200.
 type Counter struct {
 	next http.Handler
 	mu   sync.Mutex
 	seen map[string]int
+	ok   map[string]int
 }
 
 // NewCounter wraps next.
 func NewCounter(next http.Handler) *Counter {
-	return &Counter{next: next, seen: map[string]int{}}
+	return &Counter{next: next, seen: map[string]int{}, ok: map[string]int{}}
 }
 
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps chunked streaming (LL-DASH segments) working through the
+// counter.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (c *Counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	uri := r.URL.RequestURI()
 	c.mu.Lock()
-	c.seen[r.URL.RequestURI()]++
+	c.seen[uri]++
 	c.mu.Unlock()
-	c.next.ServeHTTP(w, r)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if sw.code == http.StatusOK {
+			c.mu.Lock()
+			c.ok[uri]++
+			c.mu.Unlock()
+		}
+	}()
+	c.next.ServeHTTP(sw, r)
 }
 
 // Count returns how many requests the origin saw for uri.
@@ -230,13 +271,16 @@ func (c *Counter) Count(uri string) int {
 	return c.seen[uri]
 }
 
-// Snapshot copies all counts.
+// Snapshot copies the request counts by URI.
 func (c *Counter) Snapshot() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.seen))
-	for k, v := range c.seen {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.seen)
+}
+
+// Served copies the counts of 200 answers by URI.
+func (c *Counter) Served() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.ok)
 }
