@@ -400,8 +400,14 @@ func (n *Node) token(st *store.Store) (string, string, error) {
 }
 
 func (n *Node) serve(ln net.Listener, h http.Handler) {
+	// HTTP/1.1 and HTTP/2 with prior knowledge (h2c): LL-HLS wants HTTP/2
+	// (HLS authoring spec, App. B.1) and TLS ends at the proxy or CDN.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
 		Handler:           h,
+		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),

@@ -98,6 +98,20 @@ func TestNodeSeparateListeners(t *testing.T) {
 			t.Fatalf("%s/readyz: %d", base, code)
 		}
 	}
+	// HTTP/2 with prior knowledge (what a CDN or proxy speaks to an origin
+	// behind its TLS) works next to HTTP/1.1.
+	var h2 http.Protocols
+	h2.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Protocols: &h2}}
+	r, err := h2c.Get(pub + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	h2c.CloseIdleConnections()
+	if r.Proto != "HTTP/2.0" || r.StatusCode != 200 {
+		t.Fatalf("h2c: %s %d", r.Proto, r.StatusCode)
+	}
 	// The management API and metrics live only on the API listener.
 	if code, _ := get(t, pub+"/streaming/streams", "configured-token"); code != 404 {
 		t.Fatalf("stream API on the public listener: %d", code)
