@@ -201,9 +201,9 @@ const maxFrame = 20 + 65535
 type gatedConn struct {
 	net.Conn
 	l       *gatedListener
-	buf     []byte // bytes read, not yet framed
+	buf     []byte // backing store; unread bytes are buf[r:w]
+	r, w    int
 	pending []byte // part of a frame larger than the caller's buffer
-	rbuf    []byte
 	once    sync.Once
 }
 
@@ -237,37 +237,48 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 		c.pending = c.pending[n:]
 		return n, nil
 	}
-	if c.rbuf == nil {
-		c.rbuf = make([]byte, 4096)
+	if c.buf == nil {
+		c.buf = make([]byte, 8192)
 	}
 	for {
-		n, ok, err := frameLen(c.buf)
+		n, ok, err := frameLen(c.buf[c.r:c.w])
 		if err != nil {
-			c.l.s.log.Debug("turn: bad stream frame", "client", c.Conn.RemoteAddr().String(), "head", fmt.Sprintf("% x", c.buf[:min(len(c.buf), 24)]))
+			c.l.s.log.Debug("turn: bad stream frame", "client", c.Conn.RemoteAddr().String(),
+				"head", fmt.Sprintf("% x", c.buf[c.r:min(c.w, c.r+24)]))
 			return 0, err
 		}
 		if ok {
 			// Cap the frame: stun's MessageIntegrity.Check appends the HMAC
 			// it computes past len(Raw), which would overwrite the next frame.
-			frame := c.buf[:n:n]
-			c.buf = c.buf[n:]
+			frame := c.buf[c.r : c.r+n : c.r+n]
+			c.r += n
 			reply := func(b []byte) error { _, err := c.Conn.Write(b); return err }
 			if c.l.s.inspect(frame, c.Conn.RemoteAddr(), reply) == handled {
 				continue
 			}
 			k := copy(p, frame)
-			c.pending = append(c.pending[:0], frame[k:]...)
-			if len(c.buf) == 0 {
-				c.buf = nil // let the backing array go
+			if k < n {
+				c.pending = append(c.pending[:0], frame[k:]...)
 			}
 			return k, nil
 		}
-		if len(c.buf) > maxFrame {
-			return 0, errBadFrame
+		// Need more bytes: move the partial frame to the front, grow for
+		// a large frame, read.
+		if c.r > 0 {
+			c.w = copy(c.buf, c.buf[c.r:c.w])
+			c.r = 0
 		}
-		r, err := c.Conn.Read(c.rbuf)
-		c.buf = append(c.buf, c.rbuf[:r]...)
-		if err != nil && r == 0 {
+		if need := max(n, c.w+1); need > len(c.buf) {
+			if need > maxFrame+3 {
+				return 0, errBadFrame
+			}
+			nb := make([]byte, need+4096)
+			copy(nb, c.buf[:c.w])
+			c.buf = nb
+		}
+		m, err := c.Conn.Read(c.buf[c.w:])
+		c.w += m
+		if err != nil && m == 0 {
 			return 0, err
 		}
 	}
