@@ -48,6 +48,12 @@ type Config struct {
 	StallTimeout time.Duration `yaml:"stall_timeout" json:"stall_timeout"`
 }
 
+// AudioRendition is the hub rendition name under which each stream's AAC
+// audio is published on its own (Tracks: one AAC track), from the start
+// of the stream and even when no video rung fits the source: packagers use
+// it for the source rendition's audio in HLS and TS.
+const AudioRendition = "aac"
+
 // DefaultLadder is the issue's default ladder.
 func DefaultLadder() []media.Rendition {
 	return []media.Rendition{
@@ -125,6 +131,9 @@ func validateLadder(l []media.Rendition, key string) error {
 			return fmt.Errorf("'%s.name' %q is listed twice", k, r.Name)
 		}
 		seen[r.Name] = true
+		if r.Name == AudioRendition {
+			return fmt.Errorf("'%s.name' %q is reserved for the AAC audio rendition", k, r.Name)
+		}
 		if r.Name == hub.Source {
 			if r.Width != 0 || r.Height != 0 || r.Bitrate != 0 {
 				return fmt.Errorf("'%s': the source rendition takes no width, height or bitrate", k)

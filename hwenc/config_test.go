@@ -24,6 +24,7 @@ func TestConfigValidate(t *testing.T) {
 		{"ladder: [{name: x, width: 640, height: 360}]", "'ladder[0].bitrate'"},
 		{"ladder: [{name: x, width: 640, height: 360, bitrate: 600000}, {name: x, width: 320, height: 180, bitrate: 200000}]", "listed twice"},
 		{"ladder: [{name: source, width: 640}]", "source rendition takes no"},
+		{"ladder: [{name: aac, width: 640, height: 360, bitrate: 600000}]", "reserved"},
 		{"restart_backoff: 2s\nrestart_backoff_max: 1s", "'restart_backoff_max'"},
 		{"stall_timeout: 10ms", "'stall_timeout'"},
 		{"fallback_after: -1", "'fallback_after'"},

@@ -168,6 +168,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Unlock()
 	for _, p := range found {
 		m.mets.available.WithLabelValues(p.Name).Set(b2f(p.Available))
+		m.mets.info.WithLabelValues(p.Name, fmt.Sprint(p.Available), p.Encoder, p.Reason).Set(1)
 		if p.Available {
 			m.log.Info("encoder plugin available", "plugin", p.Name, "encoder", p.Encoder, "hardware", p.Hardware, "test_encode_ms", p.TestEncodeMS, "path", p.Path)
 		} else {

@@ -137,6 +137,25 @@ func TestProbeOnThisMachine(t *testing.T) {
 	if !strings.Contains(st.Why, "vaapi") || !strings.Contains(st.Why, "nvenc") {
 		t.Errorf("why %q does not give the rejection reasons", st.Why)
 	}
+	g, _ := e.reg.Gather()
+	for _, f := range g {
+		if f.GetName() != "edgenode_hwenc_plugin_info" {
+			continue
+		}
+		for _, mt := range f.GetMetric() {
+			l := map[string]string{}
+			for _, lp := range mt.GetLabel() {
+				l[lp.GetName()] = lp.GetValue()
+			}
+			if p := by[l["plugin"]]; l["reason"] != p.Reason || l["available"] != fmt.Sprint(p.Available) {
+				t.Errorf("plugin_info %v does not match status %+v", l, p)
+			}
+			delete(by, l["plugin"])
+		}
+	}
+	if len(by) != 0 {
+		t.Errorf("no plugin_info for %v", by)
+	}
 	for name, want := range map[string]float64{"x264": 1, "vaapi": 0, "nvenc": 0} {
 		if hw {
 			break
@@ -263,9 +282,20 @@ func TestLadderFollowsSource(t *testing.T) {
 	r360 := watch(t, e.hub, hub.Key{Stream: 7, Rendition: "360p"})
 	r180 := watch(t, e.hub, hub.Key{Stream: 7, Rendition: "180p"})
 	r720 := watch(t, e.hub, hub.Key{Stream: 7, Rendition: "720p"})
+	aac := watch(t, e.hub, hub.Key{Stream: 7, Rendition: hwenc.AudioRendition})
 	play(t, e.hub, 7, s)
 	wait(t, r360, "360p")
 	wait(t, r180, "180p")
+	wait(t, aac, "aac")
+	if aac.sess == nil || len(aac.sess.Tracks) != 1 || aac.sess.Tracks[0].Codec != media.CodecAAC || len(aac.audio) < len(r180.audio) {
+		t.Errorf("aac rendition: session %+v, %d frames (180p has %d)", aac.sess, len(aac.audio), len(r180.audio))
+	}
+	for i := 1; i < len(aac.audio); i++ {
+		if d := aac.audio[i].PTS - aac.audio[i-1].PTS; d != 1024 {
+			t.Errorf("aac frame %d: PTS step %d, want 1024", i, d)
+			break
+		}
+	}
 
 	src := s.Video()
 	var switchAt int64 = -1

@@ -3,6 +3,7 @@ package hwenc
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
+	info      *prometheus.GaugeVec
 	available *prometheus.GaugeVec
 	chosen    *prometheus.GaugeVec
 	restarts  *prometheus.CounterVec
@@ -14,6 +15,10 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "edgenode", Subsystem: "hwenc", Name: "plugin_info",
+			Help: "Always 1: each probed plugin with its encoder and, when unusable, the reason.",
+		}, []string{"plugin", "available", "encoder", "reason"}),
 		available: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "edgenode", Subsystem: "hwenc", Name: "plugin_available",
 			Help: "1 when the encoder plugin probed usable on this machine.",
@@ -44,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5},
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.available, m.chosen, m.restarts, m.fallbacks, m.sessions, m.frames, m.latency} {
+	for _, c := range []prometheus.Collector{m.info, m.available, m.chosen, m.restarts, m.fallbacks, m.sessions, m.frames, m.latency} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

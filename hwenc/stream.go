@@ -58,6 +58,7 @@ type worker struct {
 	}
 	lastAudio int64
 	hasAudio  bool
+	audioOut  *hub.Publisher
 
 	running atomic.Pointer[runningInfo]
 }
@@ -194,6 +195,10 @@ func (w *worker) endSession(graceful bool) {
 		o.pub.Close()
 		delete(w.outs, n)
 	}
+	if w.audioOut != nil {
+		w.audioOut.Close()
+		w.audioOut = nil
+	}
 	w.rungs = nil
 	clear(w.inflight)
 	w.mu.Unlock()
@@ -236,7 +241,7 @@ func (w *worker) onVideo(au *media.AccessUnit) {
 			}
 			w.mu.Unlock()
 		}
-		if w.ts == nil && len(want) > 0 && w.plugin != "" && !now.Before(w.retryAt) {
+		if w.ts == nil && (len(want) > 0 || w.audioTrack >= 0) && w.plugin != "" && !now.Before(w.retryAt) {
 			if err := w.startTranscode(want); err != nil {
 				w.fail(err)
 				return
@@ -466,8 +471,20 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 		return
 	}
 	if o.GetRendition() < 0 {
-		if au.Codec != media.CodecAAC || (w.lastAudio != 0 && au.PTS <= w.lastAudio) {
+		if au.Codec != media.CodecAAC {
 			return
+		}
+		if w.lastAudio != 0 {
+			// A restarted encoder's first frame is mostly priming and
+			// overlaps what the last one sent: drop overlaps, snap frames
+			// that are within half a frame of contiguous, keep real gaps.
+			next := w.lastAudio + 1024
+			switch d := au.PTS - next; {
+			case d < -512:
+				return
+			case d <= 512:
+				au.PTS, au.DTS = next, next
+			}
 		}
 		w.lastAudio = au.PTS
 		if !w.anchor.t.IsZero() {
@@ -476,6 +493,17 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 		for _, ro := range w.outs {
 			ro.pub.WriteAU(1, au)
 		}
+		if w.audioOut == nil {
+			pub, err := w.m.hub.Publish(hub.Key{Stream: w.id, Rendition: AudioRendition}, hub.Session{
+				ID: w.session.ID + "/" + AudioRendition, Tracks: []media.Track{{Codec: media.CodecAAC, SampleRate: 48000, Channels: 2}},
+			})
+			if err != nil {
+				w.log.Warn("cannot publish the AAC rendition", "err", err)
+				return
+			}
+			w.audioOut = pub
+		}
+		w.audioOut.WriteAU(0, au)
 		return
 	}
 	idx := int(o.GetRendition())
