@@ -171,7 +171,7 @@ func (h *H264) push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 	var lossErr error
 	if h.started && p.SequenceNumber != h.lastSeq+1 {
 		gap := p.SequenceNumber - h.lastSeq - 1
-		h.stats.update(func(s *Stats) { s.Lost += uint64(gap) })
+		h.stats.update(func(s *Stats) { s.Lost += countLost(gap) })
 		// The missing packets may be the tail of the access unit in
 		// progress or the head of the one this packet belongs to: both are
 		// damaged.
@@ -235,6 +235,15 @@ func (h *H264) push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 		}
 	}
 	return out, lossErr
+}
+
+// countLost is how many packets a gap of n sequence numbers counts as
+// lost: none for a jump that Reorder treats as a sender restart.
+func countLost(n uint16) uint64 {
+	if n >= ResyncGap {
+		return 0
+	}
+	return uint64(n)
 }
 
 func joinErr(a, b error) error {

@@ -434,3 +434,17 @@ func TestH264TooLarge(t *testing.T) {
 		f.want("pts=0 key=true [7 8 5]", "pts=6000 key=true [7 8 5]")
 	})
 }
+
+func TestH264RestartNotCountedAsLoss(t *testing.T) {
+	f := newFeeder(t)
+	f.push(0, true, stapA(sps320, ppsX, idr1))
+	f.skip(20000) // the sender restarted its numbering
+	if err := f.pushErr(3000, true, pfr); !errors.Is(err, ErrNeedKeyframe) {
+		t.Fatalf("err %v", err)
+	}
+	f.push(6000, true, idr1)
+	f.want("pts=0 key=true [7 8 5]", "pts=6000 key=true [7 8 5]")
+	if s := f.h.Stats(); s.Lost != 0 {
+		t.Fatalf("lost %d", s.Lost)
+	}
+}

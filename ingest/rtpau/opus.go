@@ -54,7 +54,7 @@ func (o *Opus) Push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 	o.stats.update(func(s *Stats) {
 		s.Packets++
 		if o.started && p.SequenceNumber != o.lastSeq+1 {
-			s.Lost += uint64(p.SequenceNumber - o.lastSeq - 1)
+			s.Lost += countLost(p.SequenceNumber - o.lastSeq - 1)
 		}
 	})
 	o.started, o.lastSeq = true, p.SequenceNumber
