@@ -1,6 +1,7 @@
 package rtpau
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -127,5 +128,43 @@ func TestNTPRoundTrip(t *testing.T) {
 		if d := got.Sub(tm); d < -time.Nanosecond || d > time.Nanosecond {
 			t.Fatalf("%v -> %v", tm, got)
 		}
+	}
+}
+
+// TestClockAudioVideoComparable: without sender reports, audio and video of
+// one publisher (different timestamp bases, different first-packet delays,
+// jitter) map the same capture instant to nearly the same wall time.
+func TestClockAudioVideoComparable(t *testing.T) {
+	capture0 := time.Date(2026, 11, 24, 1, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 8))
+	fn := &fakeNow{}
+	video, audio := NewClock(90000, fn.now), NewClock(48000, fn.now)
+	vts, ats := uint32(123456789), uint32(4000000000)
+	// Both tracks: network delay 20 ms plus up to 80 ms of jitter; the first
+	// video packet is 70 ms late, the first audio packet on time.
+	delay := func(first bool, extra time.Duration) time.Duration {
+		if first {
+			return 20*time.Millisecond + extra
+		}
+		return 20*time.Millisecond + time.Duration(rng.IntN(80))*time.Millisecond
+	}
+	var vt, at int64
+	for i := 0; i < 300; i++ { // 10 s
+		c := capture0.Add(time.Duration(i) * 33333 * time.Microsecond)
+		fn.t = c.Add(delay(i == 0, 70*time.Millisecond))
+		vt = video.Ticks(vts + uint32(i*3000))
+		for j := 0; j < 2; j++ {
+			k := 2*i + j
+			c := capture0.Add(time.Duration(k) * 20 * time.Millisecond)
+			fn.t = c.Add(delay(k == 0, 0))
+			at = audio.Ticks(ats + uint32(k*960))
+		}
+	}
+	// Same capture instant: video frame 299 and audio frame 299*33.333/20.
+	vwall := video.Time(vt)
+	awall := audio.Time(at - int64(599-498)*960) // audio frame 498 ≈ 9.96 s
+	want := capture0.Add(299 * 33333 * time.Microsecond).Sub(capture0.Add(498 * 20 * time.Millisecond))
+	if d := vwall.Sub(awall) - want; d < -2*time.Millisecond || d > 2*time.Millisecond {
+		t.Fatalf("audio and video disagree by %v", d)
 	}
 }
