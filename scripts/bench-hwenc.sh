@@ -28,4 +28,5 @@ printf 'hwenc bench: 720p30 %ss, ladder 720p/480p/360p + AAC (x264 veryfast zero
 printf '  encode fps   node %s  plain ffmpeg %s  ratio %s (wall clock, best of 2 interleaved)\n' "$(get node_fps)" "$(get ffmpeg_fps)" "$(get ratio)"
 printf '  per cpu-s    node %s  plain ffmpeg %s fps  ratio %s (frames per CPU second, load-independent)\n' "$(get node_fps/cpu_s)" "$(get ffmpeg_fps/cpu_s)" "$(get cpu_ratio)"
 printf '  latency      p50 %s ms  p99 %s ms (AU into hub -> rendition out of hub, real time)\n' "$(get p50_ms)" "$(get p99_ms)"
+printf '               steady state (after 2 s): p50 %s ms  p99 %s ms\n' "$(get steady_p50_ms)" "$(get steady_p99_ms)"
 printf '  cpu          %s s/stream-s plugin+ffmpeg, %s s/stream-s incl. node\n' "$(get plugin_cpu_s/stream_s)" "$(get cpu_s/stream_s)"
