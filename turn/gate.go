@@ -205,6 +205,31 @@ type gatedConn struct {
 	r, w    int
 	pending []byte // part of a frame larger than the caller's buffer
 	once    sync.Once
+
+	framed   bool      // a whole frame has arrived
+	deadline time.Time // current read deadline
+}
+
+// Stream timeouts: the TLS handshake and first request must arrive within
+// firstFrameTimeout; a stream then silent for streamIdle is closed (an
+// allocation in use carries media, and refreshes come every few minutes).
+var (
+	firstFrameTimeout = 30 * time.Second
+	streamIdle        = 10 * time.Minute
+)
+
+// extendDeadline moves the read deadline forward, touching the timer at
+// most once a second.
+func (c *gatedConn) extendDeadline() {
+	d := firstFrameTimeout
+	if c.framed {
+		d = streamIdle
+	}
+	now := time.Now()
+	if want := now.Add(d); want.Sub(c.deadline) > time.Second || !c.framed && c.deadline.IsZero() {
+		c.deadline = want
+		_ = c.Conn.SetReadDeadline(want)
+	}
 }
 
 func frameLen(b []byte) (int, bool, error) {
@@ -248,6 +273,7 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		if ok {
+			c.framed = true
 			// Cap the frame: stun's MessageIntegrity.Check appends the HMAC
 			// it computes past len(Raw), which would overwrite the next frame.
 			frame := c.buf[c.r : c.r+n : c.r+n]
@@ -276,6 +302,7 @@ func (c *gatedConn) Read(p []byte) (int, error) {
 			copy(nb, c.buf[:c.w])
 			c.buf = nb
 		}
+		c.extendDeadline()
 		m, err := c.Conn.Read(c.buf[c.w:])
 		c.w += m
 		if err != nil && m == 0 {

@@ -3,9 +3,11 @@ package turn
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/pion/stun/v3"
 )
@@ -84,4 +86,37 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// TestGatedConnTimeouts: a stream that never sends a frame, or goes silent
+// after one, ends with a timeout.
+func TestGatedConnTimeouts(t *testing.T) {
+	oldFirst, oldIdle := firstFrameTimeout, streamIdle
+	firstFrameTimeout, streamIdle = 50*time.Millisecond, 1500*time.Millisecond
+	defer func() { firstFrameTimeout, streamIdle = oldFirst, oldIdle }()
+	s := New(Config{}, Deps{})
+	l := &gatedListener{s: s, conns: map[*gatedConn]struct{}{}}
+	for _, sendFirst := range []bool{false, true} {
+		client, server := net.Pipe()
+		gc := &gatedConn{Conn: server, l: l}
+		l.done.Add(1)
+		if sendFirst {
+			go func() { _, _ = client.Write(channelData(0x4000, []byte{1, 2, 3, 4})) }()
+		}
+		buf := make([]byte, 1600)
+		start := time.Now()
+		var err error
+		for err == nil {
+			_, err = gc.Read(buf)
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("sendFirst=%v: %v, want a timeout", sendFirst, err)
+		}
+		if sendFirst && (!gc.framed || gc.deadline.Before(start.Add(streamIdle))) {
+			t.Errorf("a stream that sent a frame was held to the first-frame timeout (deadline %v after start)", gc.deadline.Sub(start))
+		}
+		_ = gc.Close()
+		_ = client.Close()
+	}
 }
