@@ -559,12 +559,13 @@ func TestMultivariantRenditions(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for len(mv.Variants) < 2 && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
+		mv = playlist.Multivariant{}
 		if err := mv.Unmarshal(get(t, base+"master.m3u8").body); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if len(mv.Variants) != 2 || len(mv.Renditions) != 2 {
-		t.Fatalf("%d variants, %d audio renditions", len(mv.Variants), len(mv.Renditions))
+		t.Fatalf("%d variants, %d audio renditions\n%s", len(mv.Variants), len(mv.Renditions), get(t, base+"master.m3u8").body)
 	}
 	if mv.Variants[0].URI != "source/video.m3u8" || mv.Variants[1].Resolution != "320x180" {
 		t.Errorf("variants: %s (%s), %s (%s)", mv.Variants[0].URI, mv.Variants[0].Resolution, mv.Variants[1].URI, mv.Variants[1].Resolution)
