@@ -92,3 +92,27 @@ func TestBFramesAndResolutionChange(t *testing.T) {
 	waitMetric(ctx, t, e, `edgenode_ingest_resolution_changes_total{stream="42"}`, func(v float64) bool { return v >= 1 })
 	waitMetric(ctx, t, e, `edgenode_ingest_video_fps{stream="42"}`, func(v float64) bool { return v > 20 && v < 40 })
 }
+
+// TestLossRecoveredByNACK: with every 20th media packet lost on the way,
+// the ingest NACKs them, the publisher retransmits, and the hub still gets
+// every frame, whole; the NACKs show in the metrics.
+func TestLossRecoveredByNACK(t *testing.T) {
+	e := newEnv(t, testConfig())
+	sub := e.hub.Subscribe(key42, "test")
+	defer sub.Close()
+	publish(t, e, whipclient.Options{DropEvery: 20, Bitrate: 600_000})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := collect(ctx, t, sub, func(c *collected) bool { return len(c.video) >= 90 })
+	missing := 0
+	for i := 1; i < len(c.video); i++ {
+		if d := c.video[i].PTS - c.video[i-1].PTS; d != 3000 {
+			missing += int(d/3000) - 1
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d frames missing despite NACK", missing, len(c.video)+missing)
+	}
+	checkVideo(t, c.video)
+	waitMetric(ctx, t, e, `edgenode_ingest_nacks_total{kind="video",stream="42"}`, func(v float64) bool { return v > 0 })
+}

@@ -64,10 +64,10 @@ type Server struct {
 	limiter *limiter
 	metrics *metrics
 
-	api    *webrtc.API
-	udpMux ice.UDPMux
-	tcpMux ice.TCPMux
-	tcpLn  net.Listener
+	settings webrtc.SettingEngine
+	udpMux   ice.UDPMux
+	tcpMux   ice.TCPMux
+	tcpLn    net.Listener
 
 	mu       sync.Mutex
 	started  bool
@@ -176,17 +176,11 @@ func (s *Server) Start(ctx context.Context) error {
 	// stale timeout without traffic, failed (session ended) at it.
 	disc := s.cfg.StaleTimeout / 2
 	se.SetICETimeouts(disc, s.cfg.StaleTimeout-disc, min(time.Second, disc/2))
-	me := &webrtc.MediaEngine{}
-	if err := registerCodecs(me); err != nil {
+	s.settings = se
+	if _, err := s.newAPI(nil); err != nil {
 		s.closeNetLocked()
 		return err
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		s.closeNetLocked()
-		return err
-	}
-	s.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	s.started = true
 	s.log.Info("ingest started", "udp", fmt.Sprint(s.udpAddrsLocked()), "tcp", fmt.Sprint(s.tcpAddrLocked()))
 	return nil
@@ -205,6 +199,27 @@ func (s *Server) closeNetLocked() {
 		_ = s.udpMux.Close()
 		s.udpMux = nil
 	}
+}
+
+// newAPI builds the WebRTC stack of one session: the codecs of
+// registerCodecs, the default interceptors (NACK generator, receiver
+// reports, TWCC, stats) and a NACK counter in front of them so the
+// NACKs the generator sends are counted (pion's stats interceptor sits
+// behind the generator and never sees them).
+func (s *Server) newAPI(nacks *nackCounts) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := registerCodecs(me); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if nacks != nil {
+		ir.Add(nacks)
+	}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir),
+		webrtc.WithSettingEngine(s.settings)), nil
 }
 
 // UDPAddrs returns the bound media UDP addresses (one per local address).

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/logging"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -83,3 +86,42 @@ func (l pionLogger) Warn(m string)             { l.emit(slog.LevelDebug, m) }
 func (l pionLogger) Warnf(f string, a ...any)  { l.emit(slog.LevelDebug, fmt.Sprintf(f, a...)) }
 func (l pionLogger) Error(m string)            { l.emit(slog.LevelWarn, m) }
 func (l pionLogger) Errorf(f string, a ...any) { l.emit(slog.LevelWarn, fmt.Sprintf(f, a...)) }
+
+// nackCounts counts the packets one session NACKed, by media SSRC class.
+// It is an interceptor.Factory registered before pion's NACK generator,
+// so the generator's RTCP goes through it.
+type nackCounts struct {
+	videoSSRC *atomic.Uint32
+	video     atomic.Uint64
+	audio     atomic.Uint64
+}
+
+func (c *nackCounts) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &nackCounter{c: c}, nil
+}
+
+type nackCounter struct {
+	interceptor.NoOp
+	c *nackCounts
+}
+
+func (n *nackCounter) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, attr interceptor.Attributes) (int, error) {
+		for _, p := range pkts {
+			nack, ok := p.(*rtcp.TransportLayerNack)
+			if !ok {
+				continue
+			}
+			k := 0
+			for i := range nack.Nacks {
+				k += len(nack.Nacks[i].PacketList())
+			}
+			if nack.MediaSSRC == n.c.videoSSRC.Load() {
+				n.c.video.Add(uint64(k))
+			} else {
+				n.c.audio.Add(uint64(k))
+			}
+		}
+		return w.Write(pkts, attr)
+	})
+}

@@ -77,7 +77,8 @@ func TestPionPublisher(t *testing.T) {
 
 			m := e.metrics(t)
 			for _, s := range []string{`edgenode_ingest_publisher_connected{stream="42"} 1`, `edgenode_ingest_plis_sent_total{stream="42"}`,
-				`edgenode_ingest_sessions 1`} {
+				`edgenode_ingest_sessions 1`, `edgenode_ingest_rtt_seconds{stream="42"}`, `edgenode_ingest_video_width_pixels{stream="42"} 320`,
+				`edgenode_ingest_frames_total{kind="audio",stream="42"}`} {
 				if !strings.Contains(m, s) {
 					t.Errorf("/metrics lacks %q", s)
 				}

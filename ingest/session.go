@@ -62,6 +62,7 @@ type session struct {
 	reason   string
 	videoSSR atomic.Uint32
 	lastPLI  atomic.Int64 // unix nanos
+	nacks    nackCounts
 
 	// stats sources, set by the media goroutines
 	statsMu    sync.Mutex
@@ -102,7 +103,12 @@ func newSession(srv *Server, streamID uint64, path string, sum offerSummary) *se
 // The answer carries every local candidate: the server does not trickle
 // (§4.3.2).
 func (sess *session) negotiate(ctx context.Context, offer string) (string, error) {
-	pc, err := sess.srv.api.NewPeerConnection(webrtc.Configuration{
+	sess.nacks.videoSSRC = &sess.videoSSR
+	api, err := sess.srv.newAPI(&sess.nacks)
+	if err != nil {
+		return "", fmt.Errorf("ingest: webrtc stack: %w", err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		// RFC 9725 §4.4.1: max-bundle, rtcp-mux.
 		BundlePolicy:  webrtc.BundlePolicyMaxBundle,
 		RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire,
@@ -407,7 +413,7 @@ func (sess *session) startTicker() {
 // sampled holds the last cumulative counters so metrics get deltas.
 type sampled struct {
 	videoLost, audioLost   uint64
-	videoNACK, audioNACK   uint32
+	videoNACK, audioNACK   uint64
 	videoFrames, audioFrms uint64
 	bframes, resChanges    uint64
 }
@@ -457,21 +463,14 @@ func (sess *session) sample(prev sampled) sampled {
 		m.lost.WithLabelValues(l, "audio").Add(float64(cur.audioLost - prev.audioLost))
 	}
 	for _, s := range sess.pc.GetStats() {
-		switch st := s.(type) {
-		case webrtc.ICECandidatePairStats:
-			if st.Nominated && st.CurrentRoundTripTime > 0 {
-				m.rtt.WithLabelValues(l).Set(st.CurrentRoundTripTime)
-			}
-		case webrtc.InboundRTPStreamStats:
-			if st.Kind == "video" && st.NACKCount >= prev.videoNACK {
-				m.nacks.WithLabelValues(l, "video").Add(float64(st.NACKCount - prev.videoNACK))
-				cur.videoNACK = st.NACKCount
-			} else if st.Kind == "audio" && st.NACKCount >= prev.audioNACK {
-				m.nacks.WithLabelValues(l, "audio").Add(float64(st.NACKCount - prev.audioNACK))
-				cur.audioNACK = st.NACKCount
-			}
+		if st, ok := s.(webrtc.ICECandidatePairStats); ok && st.Nominated && st.CurrentRoundTripTime > 0 {
+			m.rtt.WithLabelValues(l).Set(st.CurrentRoundTripTime)
 		}
 	}
+	v, a := sess.nacks.video.Load(), sess.nacks.audio.Load()
+	m.nacks.WithLabelValues(l, "video").Add(float64(v - prev.videoNACK))
+	m.nacks.WithLabelValues(l, "audio").Add(float64(a - prev.audioNACK))
+	cur.videoNACK, cur.audioNACK = v, a
 	return cur
 }
 

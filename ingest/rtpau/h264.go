@@ -195,10 +195,10 @@ func (h *H264) push(p *rtp.Packet) ([]*media.AccessUnit, error) {
 	ticks := h.clock.Ticks(p.Timestamp)
 	if h.inAU && p.Timestamp != h.auTS {
 		// The marker of the previous access unit was lost or never sent.
+		// An error here is about that unit; this packet still starts the
+		// next one.
 		au, err := h.finishAU()
-		if err != nil {
-			return nil, joinErr(lossErr, err)
-		}
+		lossErr = joinErr(lossErr, err)
 		if au != nil {
 			out = append(out, au)
 		}

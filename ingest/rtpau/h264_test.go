@@ -448,3 +448,20 @@ func TestH264RestartNotCountedAsLoss(t *testing.T) {
 		t.Fatalf("lost %d", s.Lost)
 	}
 }
+
+// TestH264ErrorAtTimestampChange: an access unit that fails when the next
+// one's first packet arrives must not swallow that packet.
+func TestH264ErrorAtTimestampChange(t *testing.T) {
+	f := newFeeder(t)
+	f.push(0, true, stapA(sps320, ppsX, idr1))
+	f.push(3000, false, []byte{0x7c, 0x81, 1}) // FU-A never ended, no marker
+	// The next unit starts with new parameter sets.
+	if err := f.pushErr(6000, false, stapA(sps640, ppsX)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("err %v", err)
+	}
+	f.push(6000, true, idr1)
+	f.want("pts=0 key=true [7 8 5]", "pts=6000 key=true [7 8 5]")
+	if !bytes.Equal(f.aus[1].Payload[0], sps640) {
+		t.Fatal("the packet after the error was lost: old SPS in front of the IDR")
+	}
+}

@@ -73,6 +73,9 @@ type Options struct {
 	// dropped by the ingest) so the video is sent at about this many bit/s
 	// (benchmarks). 0 sends the clip as it is (about 300 kbit/s).
 	Bitrate int
+	// DropEvery loses every n-th media packet on the way out (NACK and
+	// PLI tests). 0 loses none.
+	DropEvery int
 	// TCP makes the publisher use ICE-TCP only (active candidates that
 	// dial the server's passive ones), as behind a firewall that drops UDP.
 	TCP bool
@@ -115,7 +118,9 @@ func (e *ErrStatus) Error() string { return fmt.Sprintf("whip: HTTP %d: %s", e.C
 // publisher vanishes without a DTLS close or an ICE goodbye.
 type blackholeConn struct {
 	net.PacketConn
-	dead atomic.Bool
+	dead      atomic.Bool
+	dropEvery int
+	big       atomic.Uint64
 }
 
 func (c *blackholeConn) ReadFrom(p []byte) (int, net.Addr, error) {
@@ -129,6 +134,11 @@ func (c *blackholeConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 func (c *blackholeConn) WriteTo(p []byte, a net.Addr) (int, error) {
 	if c.dead.Load() {
+		return len(p), nil
+	}
+	// Media packets (the big ones; STUN and DTLS records are small or
+	// early) are lost every dropEvery-th time.
+	if c.dropEvery > 0 && len(p) > 300 && c.big.Add(1)%uint64(c.dropEvery) == 0 {
 		return len(p), nil
 	}
 	return c.PacketConn.WriteTo(p, a)
@@ -208,7 +218,7 @@ func Publish(ctx context.Context, o Options) (*Publisher, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn := &blackholeConn{PacketConn: uc}
+	conn := &blackholeConn{PacketConn: uc, dropEvery: o.DropEvery}
 	api, mux, err := o.api(conn)
 	if err != nil {
 		_ = uc.Close()
