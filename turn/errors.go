@@ -6,10 +6,15 @@ var (
 	// ErrInvalidConfig wraps every error Config.Validate returns.
 	ErrInvalidConfig = errors.New("turn: invalid config")
 
-	// ErrBadCredential is returned when a TURN-REST username/password pair is
-	// malformed, wrongly signed, expired, or expires too far in the future.
+	// ErrBadCredential is returned when a TURN-REST username is malformed,
+	// expired, or expires too far in the future, or names another realm.
 	// On the wire it becomes 401 (RFC 8489 §9.2.4).
 	ErrBadCredential = errors.New("turn: bad credential")
+
+	// ErrIntegrity is returned when a request's MESSAGE-INTEGRITY matches
+	// no node secret (wrong password or secret). On the wire it becomes 401
+	// (RFC 8489 §9.2.4).
+	ErrIntegrity = errors.New("turn: MESSAGE-INTEGRITY does not match any node secret")
 
 	// ErrPeerDenied is returned when a client asks to relay to a peer the
 	// relay policy forbids. On the wire it becomes 403 (RFC 8656 §9.2).

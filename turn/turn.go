@@ -481,7 +481,7 @@ func (s *Server) verify(m *stun.Message, username, realm string, src net.Addr, a
 			return key, nil
 		}
 	}
-	return nil, errors.New("MESSAGE-INTEGRITY does not match any node secret")
+	return nil, ErrIntegrity
 }
 
 func (s *Server) hasAllocation(src net.Addr, username string) bool {
