@@ -220,8 +220,12 @@ func (r *rendition) startSession(sess *hub.Session) error {
 				if rate == 0 {
 					rate = 48000
 				}
+				cc := uint8(min(ch, 6))
+				if ch == 8 {
+					cc = 7 // ISO 14496-3 Table 1.19
+				}
 				r.at = &mpegts.Track{Codec: &mpegts.CodecMPEG4Audio{Config: mpeg4audio.Config{
-					Type: mpeg4audio.ObjectTypeAACLC, SampleRate: rate, ChannelCount: ch,
+					Type: mpeg4audio.ObjectTypeAACLC, SampleRate: rate, ChannelConfig: cc, ChannelCount: ch,
 				}}}
 			}
 		case media.CodecOpus:

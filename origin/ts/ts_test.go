@@ -291,3 +291,33 @@ func TestSegmentsPlaylistsFFprobe(t *testing.T) {
 }
 
 func tsConfigShortGrace() ts.Config { return ts.Config{Grace: 500 * time.Millisecond} }
+
+// TestOpusOption: with `opus: true` the segments carry the publisher's
+// Opus track next to the video, and ffprobe reads both.
+func TestOpusOption(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe not installed (Debian package ffmpeg); CI installs it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stream := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 3 * time.Second}}})
+	e := start(t, ts.Config{Opus: true, Grace: 300 * time.Millisecond}, hub.New(4096), nil)
+	pub, err := e.hub.Publish(hub.Key{Stream: 8, Rendition: hub.Source}, hub.Session{ID: "o", Tracks: stream.Tracks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Play(ctx, pub, mediatest.PlayOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pub.Close()
+	waitPlaylist(t, ctx, e.url+"/hls/8/source/index.m3u8", func(s string) bool { return strings.Contains(s, "#EXT-X-ENDLIST") })
+	_, b := get(t, e.url+"/hls/8/master.m3u8")
+	if !strings.Contains(string(b), `,opus"`) {
+		t.Errorf("master CODECS lacks opus:\n%s", b)
+	}
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0",
+		e.url+"/hls/8/source/seg0.ts").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "h264") || !strings.Contains(string(out), "opus") {
+		t.Fatalf("ffprobe: %v\n%s", err, out)
+	}
+}

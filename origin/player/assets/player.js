@@ -51,9 +51,13 @@
     // maxLiveSyncPlaybackRate: catch up (faster playback) when behind the
     // target latency, e.g. after starting with the publisher, when the
     // playlist is too short to start at the target.
-    var hls = new Hls({
-      lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: true, maxLiveSyncPlaybackRate: 1.5
-    });
+    var conf = { lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: true, maxLiveSyncPlaybackRate: 1.5 };
+    if (!lowLatency) {
+      // Legacy HLS: hold back 2 segments instead of 3 (the node's TS
+      // segments start with an IDR and are listed only once complete).
+      conf.liveSyncDurationCount = 2;
+    }
+    var hls = new Hls(conf);
     hls.on(Hls.Events.ERROR, function (ev, data) {
       if (data.fatal) {
         err('hls.js fatal ' + data.type + ': ' + data.details);
