@@ -1,24 +1,21 @@
 package ffenc_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	"github.com/hashicorp/go-plugin"
 	"go.uber.org/goleak"
 
 	"github.com/edgenode/edgenode/internal/media"
+	"github.com/edgenode/edgenode/internal/mediatest"
 	"github.com/edgenode/edgenode/plugins/ffenc"
 	pb "github.com/edgenode/edgenode/plugins/proto"
 	"github.com/edgenode/edgenode/plugins/shared"
@@ -31,50 +28,20 @@ func needFFmpeg(t testing.TB) {
 	}
 }
 
-// source makes secs seconds of H.264 baseline (IDR every second) + Opus
-// with ffmpeg; with change the second half is 320x180 instead of 640x360: a
+// source is secs seconds of H.264 baseline (IDR every second) + Opus from
+// mediatest; with change the second half is 320x180 instead of 640x360: a
 // new SPS at an IDR, as a publisher's resolution steps are.
 func source(t testing.TB, secs int, change bool) []*media.AccessUnit {
 	t.Helper()
-	if !change {
-		return part(t, secs, 0, "640x360")
+	d := time.Duration(secs) * time.Second
+	pieces := []mediatest.Piece{{Width: 640, Height: 360, Duration: d}}
+	if change {
+		pieces = []mediatest.Piece{{Width: 640, Height: 360, Duration: d / 2}, {Width: 320, Height: 180, Duration: d - d/2}}
 	}
-	return append(part(t, secs/2, 0, "640x360"), part(t, secs-secs/2, secs/2, "320x180")...)
-}
-
-func part(t testing.TB, secs, offset int, size string) []*media.AccessUnit {
-	args := []string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=" + size + ":rate=30",
-		"-f", "lavfi", "-i", "sine=f=440:sample_rate=48000", "-t", strconv.Itoa(secs),
-		"-c:v", "libx264", "-profile:v", "baseline", "-g", "30", "-keyint_min", "30",
-		"-sc_threshold", "0", "-pix_fmt", "yuv420p", "-c:a", "libopus", "-ac", "2",
-		"-output_ts_offset", strconv.Itoa(offset), "-f", "mpegts", "-"}
-	out, err := exec.Command("ffmpeg", args...).Output()
-	if err != nil {
-		t.Fatalf("ffmpeg source: %v", err)
-	}
-	r := &mpegts.Reader{R: bytes.NewReader(out)}
-	if err := r.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	var aus []*media.AccessUnit
-	for _, tr := range r.Tracks() {
-		switch tr.Codec.(type) {
-		case *codecs.H264:
-			r.OnDataH264(tr, func(pts, dts int64, au [][]byte) error {
-				aus = append(aus, &media.AccessUnit{Codec: media.CodecH264, PTS: pts, DTS: dts, Key: h264.IsRandomAccess(au), Payload: au})
-				return nil
-			})
-		case *codecs.Opus:
-			r.OnDataOpus(tr, func(pts int64, pkts [][]byte) error {
-				p := pts * 8 / 15
-				for i, pk := range pkts {
-					aus = append(aus, &media.AccessUnit{Codec: media.CodecOpus, PTS: p + int64(i)*960, DTS: p + int64(i)*960, Key: true, Payload: [][]byte{pk}})
-				}
-				return nil
-			})
-		}
-	}
-	for r.Read() == nil {
+	s := mediatest.Generate(t, mediatest.Options{Pieces: pieces})
+	aus := make([]*media.AccessUnit, len(s.Samples))
+	for i, smp := range s.Samples {
+		aus[i] = smp.AU
 	}
 	return aus
 }
@@ -235,7 +202,7 @@ func TestTranscodeAlignsWithSource(t *testing.T) {
 		t.Fatalf("only %d AAC frames for 4 s", len(res.audio))
 	}
 	first, last := res.audio[0].GetPts(), res.audio[len(res.audio)-1].GetPts()
-	if d := first - in[0].PTS*48000/90000; d < -4800 || d > 4800 {
+	if d := first - srcPTS[0]*48000/90000; d < -4800 || d > 4800 {
 		t.Errorf("AAC starts %d ticks away from the source", d)
 	}
 	if last-first < 3*48000 {
