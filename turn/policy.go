@@ -248,3 +248,15 @@ func udpAddrPort(addr net.Addr) netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(addr.String())
 	return ap
 }
+
+// AddrPorts converts socket addresses (e.g. ingest's UDPAddrs) for
+// Deps.MediaAddrs; addresses that are not IP sockets are skipped.
+func AddrPorts(addrs []net.Addr) []netip.AddrPort {
+	out := make([]netip.AddrPort, 0, len(addrs))
+	for _, a := range addrs {
+		if ap := udpAddrPort(a); ap.IsValid() {
+			out = append(out, ap)
+		}
+	}
+	return out
+}

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -26,6 +25,7 @@ import (
 	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/media"
+	"github.com/edgenode/edgenode/turn"
 	"github.com/edgenode/edgenode/turn/turntest"
 )
 
@@ -103,15 +103,10 @@ func TestChromiumPublishesThroughTURN(t *testing.T) {
 	mediaAddrs := func() []netip.AddrPort {
 		mu.Lock()
 		defer mu.Unlock()
-		var out []netip.AddrPort
-		if ing != nil {
-			for _, a := range ing.UDPAddrs() {
-				if u, ok := a.(*net.UDPAddr); ok {
-					out = append(out, u.AddrPort())
-				}
-			}
+		if ing == nil {
+			return nil
 		}
-		return out
+		return turn.AddrPorts(ing.UDPAddrs())
 	}
 	tsrv := turntest.StartFunc(t, turntest.Config(), mediaAddrs)
 
