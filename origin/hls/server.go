@@ -80,11 +80,11 @@ func New(cfg Config, reg *cmaf.Registry, log *slog.Logger, metrics prometheus.Re
 	s := &Server{
 		cfg: cfg, reg: reg, log: log,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "edgenode", Subsystem: "hls", Name: "playlist_requests_total",
+			Namespace: "edgenode", Subsystem: "origin_hls", Name: "playlist_requests_total",
 			Help: "LL-HLS playlist requests by kind and status code.",
 		}, []string{"kind", "code"}),
 		blocked: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "edgenode", Subsystem: "hls", Name: "blocked_requests",
+			Namespace: "edgenode", Subsystem: "origin_hls", Name: "blocked_requests",
 			Help: "Playlist requests currently held by blocking reload.",
 		}),
 	}
