@@ -116,3 +116,39 @@ func TestLossRecoveredByNACK(t *testing.T) {
 	checkVideo(t, c.video)
 	waitMetric(ctx, t, e, `edgenode_ingest_nacks_total{kind="video",stream="42"}`, func(v float64) bool { return v > 0 })
 }
+
+// TestPLIOnLoss: with the PLI timer off and losses the publisher does not
+// repair, the ingest asks for a keyframe on loss, and the stream goes on
+// from the next IDR.
+func TestPLIOnLoss(t *testing.T) {
+	for _, lossy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no loss: only the first PLI", true: "loss: PLIs"}[lossy], func(t *testing.T) {
+			cfg := testConfig()
+			cfg.PLIInterval = -1
+			e := newEnv(t, cfg)
+			sub := e.hub.Subscribe(key42, "test")
+			defer sub.Close()
+			o := whipclient.Options{NoNACK: true, NoAudio: true}
+			if lossy {
+				o.DropEvery, o.Bitrate = 25, 400_000
+			}
+			p := publish(t, e, o)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c := collect(ctx, t, sub, func(c *collected) bool { return len(c.video) > 0 && c.video[len(c.video)-1].PTS-c.video[0].PTS >= 3*90000 })
+			plis := p.PLIs()
+			t.Logf("%d frames over 3 s, %d PLIs", len(c.video), plis)
+			if !lossy && plis != 1 {
+				t.Errorf("%d PLIs without loss and without the timer; want only the start one", plis)
+			}
+			if lossy && plis < 2 {
+				t.Errorf("%d PLIs despite unrepaired loss", plis)
+			}
+			for i, au := range c.video {
+				if i > 0 && au.PTS-c.video[i-1].PTS != 3000 && !au.Key {
+					t.Errorf("AU %d follows a gap but is not an IDR", i)
+				}
+			}
+		})
+	}
+}

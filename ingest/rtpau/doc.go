@@ -35,7 +35,9 @@
 //   - NewClock(rate, now) *Clock; Ticks(uint32) int64; Time(int64) time.Time;
 //     HandleSenderReport(*rtcp.SenderReport); Duration; Stats() ClockStats.
 //   - NewH264(*Clock) *H264; Push(*rtp.Packet) ([]*media.AccessUnit, error);
-//     NeedKeyframe() bool; Stats() Stats; Track() media.Track.
+//     NeedKeyframe() bool; Stats() Stats; Track() media.Track;
+//     SetParameterSets(sps, pps) with SpropParameterSets(fmtp) for senders
+//     that signal SPS/PPS only in the SDP.
 //   - NewOpus(*Clock) *Opus; Push; Stats; Track; OpusDuration([]byte).
 //   - Errors (errors.go): ErrMalformed, ErrUnsupportedPacketization,
 //     ErrNeedKeyframe, ErrNoParameterSets, ErrTooLarge, ErrTimestamp. Every

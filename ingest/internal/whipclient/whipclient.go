@@ -76,6 +76,9 @@ type Options struct {
 	// DropEvery loses every n-th media packet on the way out (NACK and
 	// PLI tests). 0 loses none.
 	DropEvery int
+	// NoNACK turns the publisher's retransmissions off, so losses stay
+	// losses.
+	NoNACK bool
 	// TCP makes the publisher use ICE-TCP only (active candidates that
 	// dial the server's passive ones), as behind a firewall that drops UDP.
 	TCP bool
@@ -168,11 +171,13 @@ func (o *Options) api(conn *blackholeConn) (*webrtc.API, ice.UDPMux, error) {
 		return nil, nil, err
 	}
 	ir := &interceptor.Registry{}
-	resp, err := nack.NewResponderInterceptor()
-	if err != nil {
-		return nil, nil, err
+	if !o.NoNACK {
+		resp, err := nack.NewResponderInterceptor()
+		if err != nil {
+			return nil, nil, err
+		}
+		ir.Add(resp)
 	}
-	ir.Add(resp)
 	if o.SenderReports {
 		if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 			return nil, nil, err
