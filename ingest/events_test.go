@@ -135,7 +135,9 @@ func TestPLIOnLoss(t *testing.T) {
 			p := publish(t, e, o)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			c := collect(ctx, t, sub, func(c *collected) bool { return len(c.video) > 0 && c.video[len(c.video)-1].PTS-c.video[0].PTS >= 3*90000 })
+			c := collect(ctx, t, sub, func(c *collected) bool {
+				return len(c.video) > 0 && c.video[len(c.video)-1].PTS-c.video[0].PTS >= 3*90000
+			})
 			plis := p.PLIs()
 			t.Logf("%d frames over 3 s, %d PLIs", len(c.video), plis)
 			if !lossy && plis != 1 {
