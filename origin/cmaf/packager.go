@@ -488,7 +488,23 @@ func (w *writer) add(au *media.AccessUnit) error {
 				return nil // cannot start without parameter sets
 			}
 		}
-		b, err := h264.AVCC(au.Payload).Marshal()
+		// ISO/IEC 14496-15 avc1: parameter sets live in the sample entry
+		// (a new init when they change); drop them and AUDs from samples.
+		nalus := make([][]byte, 0, len(au.Payload))
+		for _, n := range au.Payload {
+			if len(n) == 0 {
+				continue
+			}
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeSPS, h264.NALUTypePPS, h264.NALUTypeAccessUnitDelimiter:
+				continue
+			}
+			nalus = append(nalus, n)
+		}
+		if len(nalus) == 0 {
+			return nil
+		}
+		b, err := h264.AVCC(nalus).Marshal()
 		if err != nil {
 			return err
 		}
