@@ -30,7 +30,7 @@ func TestHLSJSPlaysTS(t *testing.T) {
 	defer cancel()
 	stream := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{
 		{Width: 320, Height: 180, Duration: 3 * time.Second},
-		{Width: 640, Height: 360, Duration: 9 * time.Second},
+		{Width: 640, Height: 360, Duration: 21 * time.Second},
 	}})
 	h := hub.New(0)
 	srv, err := ts.New(ts.Config{}, h, nil, prometheus.NewRegistry(), nil)
@@ -54,6 +54,7 @@ func TestHLSJSPlaysTS(t *testing.T) {
 	hs := httptest.NewServer(mux)
 	defer hs.Close()
 
+	bctx := playertest.Browser(t, ctx) // launched before the publisher: its start-up is not the player's
 	pub, err := h.Publish(hub.Key{Stream: 9, Rendition: hub.Source}, hub.Session{ID: "x", Tracks: stream.Tracks})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +67,6 @@ func TestHLSJSPlaysTS(t *testing.T) {
 		pub.Close()
 	}()
 
-	bctx := playertest.Browser(t, ctx)
 	if err := playertest.Open(bctx, hs.URL+"/player/9?format=hls-ts"); err != nil {
 		t.Fatal(err)
 	}
