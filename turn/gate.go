@@ -48,7 +48,7 @@ func (s *Server) inspect(frame []byte, src net.Addr, reply func([]byte) error) v
 	// that it also throttles password guessing.
 	if method == stun.MethodAllocate && !s.limiter.allow(udpAddrPort(src).Addr(), time.Now()) {
 		s.m.rejected.WithLabelValues("rate").Inc()
-		s.log.Warn("turn: allocate rate limit", "client", src.String())
+		s.warn("turn: allocate rate limit", "client", src.String())
 		s.respond(reply, m, stun.CodeAllocQuotaReached, "Allocation Rate Exceeded", nil)
 		return handled
 	}
@@ -64,7 +64,7 @@ func (s *Server) inspect(frame []byte, src net.Addr, reply func([]byte) error) v
 			reason = "credential"
 		}
 		s.m.authFail.WithLabelValues(reason).Inc()
-		s.log.Warn("turn: authentication failed", "client", src.String(), "method", method.String(), "username", user.String(), "err", err)
+		s.warn("turn: authentication failed", "client", src.String(), "method", method.String(), "username", user.String(), "err", err)
 		// RFC 8489 §9.2.4: wrong USERNAME or MESSAGE-INTEGRITY → 401 with
 		// REALM and NONCE. The request's nonce came from pion, so it stays valid.
 		var nonce stun.Nonce
@@ -75,7 +75,7 @@ func (s *Server) inspect(frame []byte, src net.Addr, reply func([]byte) error) v
 	if method == stun.MethodCreatePermission || method == stun.MethodChannelBind {
 		if peer, denied := s.firstDeniedPeer(m); denied {
 			s.m.denied.Inc()
-			s.log.Warn("turn: peer refused by relay policy", "client", src.String(), "username", user.String(), "peer", peer.String(), "method", method.String())
+			s.warn("turn: peer refused by relay policy", "client", src.String(), "username", user.String(), "peer", peer.String(), "method", method.String())
 			// RFC 8656 §9.2 / §11.2: a peer the server's policy forbids → 403.
 			s.respond(reply, m, stun.CodeForbidden, "Forbidden", key)
 			return handled

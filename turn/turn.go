@@ -69,6 +69,7 @@ type Server struct {
 	policy  *Policy
 	keys    *keyring
 	limiter *ipLimiter
+	warns   *bucket // bounds per-request warnings a client can provoke
 
 	mu         sync.Mutex
 	relaysGone *sync.Cond
@@ -107,7 +108,21 @@ func New(cfg Config, deps Deps) *Server {
 		prevKeys: map[string][]byte{},
 	}
 	s.relaysGone = sync.NewCond(&s.mu)
+	s.warns = newBucket(warnRate, warnBurst)
 	return s
+}
+
+// Per-request warnings (refused credentials, peers, quotas) are limited to
+// warnRate a second after a burst; the metrics count every event.
+const (
+	warnRate  = 5
+	warnBurst = 50
+)
+
+func (s *Server) warn(msg string, args ...any) {
+	if s.warns.allow(time.Now(), 1) {
+		s.log.Warn(msg, args...)
+	}
 }
 
 // Start validates the config, loads the secret, binds the listeners and
@@ -542,7 +557,7 @@ func (s *Server) quotaHandler(username, _ string, src net.Addr) bool {
 	s.mu.Unlock()
 	if !ok {
 		s.m.rejected.WithLabelValues("user_quota").Inc()
-		s.log.Warn("turn: allocation quota reached", "username", username, "client", src.String(), "user_quota", s.cfg.UserQuota)
+		s.warn("turn: allocation quota reached", "username", username, "client", src.String(), "user_quota", s.cfg.UserQuota)
 	}
 	return ok
 }
