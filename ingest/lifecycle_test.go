@@ -196,3 +196,35 @@ func TestCloseAfterPartialStart(t *testing.T) {
 		t.Fatal("Start after Close succeeded")
 	}
 }
+
+// TestNeverConnected: a session whose publisher never completes ICE (it
+// POSTed and vanished) frees the stream within the stale timeout too.
+func TestNeverConnected(t *testing.T) {
+	cfg := testConfig()
+	cfg.StaleTimeout = 2 * time.Second
+	e := newEnv(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// A real offer whose peer is gone before anyone answers it.
+	p, err := whipclient.Publish(ctx, whipclient.Options{URL: e.base + "/whip/42_secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer := p.PC.LocalDescription().SDP
+	if st, err := p.Delete(ctx); err != nil || st != 200 {
+		t.Fatalf("DELETE %d %v", st, err)
+	}
+	_ = p.Close()
+	posted := time.Now()
+	want(t, do(t, "POST", e.base+"/whip/42_secret", "application/sdp", offer), 201, "")
+	if !e.hub.Live(key42) {
+		t.Fatal("not live after 201")
+	}
+	for e.hub.Live(key42) {
+		if time.Since(posted) > 5*cfg.StaleTimeout {
+			t.Fatalf("a session that never connected held the stream for %v", time.Since(posted))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("freed %v after the POST", time.Since(posted).Round(10*time.Millisecond))
+}
