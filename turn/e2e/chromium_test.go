@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -178,6 +179,23 @@ func publishThrough(t *testing.T, b *browsertest.Browser, base string, h *hub.Hu
 	}
 	if relays == 0 {
 		t.Fatalf("no relay candidate gathered from %s", url)
+	}
+	// The WHIP 201 announces the node's STUN/TURN servers (RFC 9725 §4.6).
+	links, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.links || ""`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := tsrv.Addrs()
+	for _, want := range []string{
+		"<stun:" + a.UDP.String() + ">",
+		"<turn:" + a.UDP.String() + "?transport=udp>",
+		"<turn:" + a.TCP.String() + "?transport=tcp>",
+		"<turns:" + a.TLS.String() + "?transport=tcp>",
+		`credential-type="password"`, `:42"`,
+	} {
+		if !strings.Contains(links, want) {
+			t.Errorf("201 Link header lacks %s: %s", want, links)
+		}
 	}
 
 	// The stream flows: the hub gets H.264 with a keyframe and Opus.
