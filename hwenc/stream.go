@@ -60,7 +60,8 @@ type worker struct {
 	hasAudio  bool
 	audioOut  *hub.Publisher
 
-	running atomic.Pointer[runningInfo]
+	running  atomic.Pointer[runningInfo]
+	retiring sync.WaitGroup // sessions draining in the background
 }
 
 type runningInfo struct {
@@ -163,7 +164,9 @@ func (w *worker) handle(ev hub.Event) {
 }
 
 func (w *worker) startSession(s *hub.Session) {
+	w.mu.Lock()
 	w.session = s
+	w.mu.Unlock()
 	w.videoTrack, w.audioTrack = -1, -1
 	w.maxW, w.maxH = 0, 0
 	for i, t := range s.Tracks {
@@ -190,7 +193,9 @@ func (w *worker) startSession(s *hub.Session) {
 // the renditions.
 func (w *worker) endSession(graceful bool) {
 	w.stopTranscode(graceful)
+	w.retiring.Wait() // sessions draining after a ladder change
 	w.mu.Lock()
+	w.session = nil
 	for n, o := range w.outs {
 		o.pub.Close()
 		delete(w.outs, n)
@@ -202,7 +207,6 @@ func (w *worker) endSession(graceful bool) {
 	w.rungs = nil
 	clear(w.inflight)
 	w.mu.Unlock()
-	w.session = nil
 }
 
 // desired is the ladder of this stream without the source and without
@@ -224,6 +228,7 @@ func (w *worker) onVideo(au *media.AccessUnit) {
 	}
 	now := time.Now()
 	if au.Key {
+		var gate <-chan struct{}
 		if wd, ht, ok := spsSize(au.Payload); ok && ht > w.maxH {
 			w.maxW, w.maxH = wd, ht
 		}
@@ -231,18 +236,10 @@ func (w *worker) onVideo(au *media.AccessUnit) {
 		want := w.desired()
 		if w.ts != nil && !slices.Equal(w.ts.rungs, want) {
 			w.log.Info("ladder changes at keyframe", "pts", au.PTS, "from", names(w.ts.rungs), "to", names(want))
-			w.stopTranscode(true)
-			w.mu.Lock()
-			for n, o := range w.outs {
-				if !slices.ContainsFunc(want, func(r media.Rendition) bool { return r.Name == n }) {
-					o.pub.Close() // rung dropped by a ladder override
-					delete(w.outs, n)
-				}
-			}
-			w.mu.Unlock()
+			gate = w.retire(want)
 		}
 		if w.ts == nil && (len(want) > 0 || w.audioTrack >= 0) && w.plugin != "" && !now.Before(w.retryAt) {
-			if err := w.startTranscode(want); err != nil {
+			if err := w.startTranscode(want, gate); err != nil {
 				w.fail(err)
 				return
 			}
@@ -294,10 +291,11 @@ func (w *worker) checkStall() {
 		now := time.Now()
 		to := w.m.cfg.StallTimeout
 		last := time.Unix(0, w.ts.lastOut.Load())
-		if last.Before(w.ts.started) {
+		if since := time.Unix(0, w.ts.since.Load()); last.Before(since) {
 			// Nothing out yet: starting a plugin and its ffmpeg on a busy
-			// box takes a while, so the first output gets longer.
-			last = w.ts.started
+			// box takes a while (and a gated session waits for the one
+			// before it), so the first output gets longer.
+			last = since
 			to = max(3*to, 5*time.Second)
 		}
 		if now.Sub(w.lastFed) < to && now.Sub(last) > to {
@@ -361,11 +359,15 @@ type tsess struct {
 	rungs   []media.Rendition
 	started time.Time
 	lastOut atomic.Int64
+	since   atomic.Int64 // when outputs could start flowing (unix ns)
 	health  atomic.Pointer[pb.Health]
 	wg      sync.WaitGroup
 }
 
-func (w *worker) startTranscode(rungs []media.Rendition) error {
+// startTranscode starts a plugin process and session for rungs. When gate
+// is not nil the session's outputs are held back until it closes (the
+// session before it has drained), so each rendition stays in order.
+func (w *worker) startTranscode(rungs []media.Rendition, gate <-chan struct{}) error {
 	w.m.mu.Lock()
 	ps, ok := w.m.plugins[w.plugin]
 	w.m.mu.Unlock()
@@ -394,6 +396,7 @@ func (w *worker) startTranscode(rungs []media.Rendition) error {
 	}
 	ts := &tsess{proc: p, sess: sess, cancel: cancel, in: make(chan *pb.AccessUnit, 512),
 		done: make(chan error, 1), rungs: rungs, started: time.Now()}
+	ts.since.Store(ts.started.UnixNano())
 	ts.wg.Add(2)
 	go func() { // sender
 		defer ts.wg.Done()
@@ -409,6 +412,13 @@ func (w *worker) startTranscode(rungs []media.Rendition) error {
 	}()
 	go func() { // receiver
 		defer ts.wg.Done()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+			}
+			ts.since.Store(time.Now().UnixNano())
+		}
 		for {
 			m, err := sess.Recv()
 			if err != nil {
@@ -438,6 +448,44 @@ func (w *worker) startTranscode(rungs []media.Rendition) error {
 	return nil
 }
 
+// drainMax bounds how long an ending session may take to flush.
+const drainMax = 5 * time.Second
+
+// retire ends the running session without waiting for it: it drains in
+// the background (at most drainMax) while its successor starts; the
+// returned channel closes when it is gone. Rungs not in keep are closed
+// then.
+func (w *worker) retire(keep []media.Rendition) <-chan struct{} {
+	ts := w.ts
+	w.ts = nil
+	w.running.Store(nil)
+	close(ts.in)
+	gone := make(chan struct{})
+	w.retiring.Add(1)
+	go func() {
+		defer w.retiring.Done()
+		defer close(gone)
+		select {
+		case <-ts.done:
+		case <-time.After(drainMax):
+			w.log.Warn("encoder did not drain in time", "max", drainMax)
+		}
+		ts.cancel()
+		ts.proc.kill()
+		ts.wg.Wait()
+		w.m.mets.sessions.Dec()
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for n, o := range w.outs {
+			if !slices.ContainsFunc(keep, func(r media.Rendition) bool { return r.Name == n }) {
+				o.pub.Close() // rung dropped by a ladder override
+				delete(w.outs, n)
+			}
+		}
+	}()
+	return gone
+}
+
 // stopTranscode ends the running session. Graceful: no more input, wait
 // for the encoder to flush what it has (at most 3 s).
 func (w *worker) stopTranscode(graceful bool) {
@@ -452,7 +500,7 @@ func (w *worker) stopTranscode(graceful bool) {
 		select {
 		case <-ts.done:
 			ts.ended = true
-		case <-time.After(3 * time.Second):
+		case <-time.After(drainMax):
 		}
 	}
 	ts.cancel()
