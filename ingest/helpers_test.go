@@ -68,13 +68,20 @@ func testConfig() ingest.Config {
 	return ingest.Config{UDPPort: -1, TCPPort: -1, PostRate: 1000, PostBurst: 1000}
 }
 
-func newEnv(t *testing.T, cfg ingest.Config) *env {
+func newEnv(t *testing.T, cfg ingest.Config) *env { return newEnvTB(t, cfg) }
+
+// newEnvB is newEnv for benchmarks (quiet logs).
+func newEnvB(b *testing.B) *env { return newEnvTB(b, testConfig()) }
+
+func newEnvTB(t testing.TB, cfg ingest.Config) *env {
 	t.Helper()
 	e := &env{hub: hub.New(0), streams: &streamStore{m: map[uint64]streamRec{}}, reg: prometheus.NewRegistry()}
 	e.streams.set(42, "secret", true)
 	e.streams.set(7, "seven", false)
 	level := slog.LevelWarn
-	if testing.Verbose() {
+	if _, isB := t.(*testing.B); isB {
+		level = slog.LevelError
+	} else if testing.Verbose() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))

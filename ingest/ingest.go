@@ -167,6 +167,9 @@ func (s *Server) Start(ctx context.Context) error {
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	se.SetNetworkTypes(networks)
+	// A server has no use for mDNS: pion's default opens multicast
+	// sockets for every PeerConnection.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetInterfaceFilter(keepIface)
 	se.SetIncludeLoopbackCandidate(*s.cfg.IncludeLoopback)
 	if len(s.cfg.NAT1To1IPs) > 0 {
