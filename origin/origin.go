@@ -223,6 +223,9 @@ func (o *Origin) run(key hub.Key, sub *hub.Subscription) {
 		cancel()
 		if err != nil {
 			if o.ctx.Err() != nil || errors.Is(err, hub.ErrClosed) {
+				// Shutting down: complete the segment in progress and save
+				// where the media ended, so a restart continues exactly.
+				p.EndSession()
 				return
 			}
 			switch phase {

@@ -32,6 +32,9 @@ type persisted struct {
 	// Media is the media time (ns) at wall time Wall.
 	Media int64     `json:"media_ns"`
 	Wall  time.Time `json:"wall"`
+	// Exact: Media is where the media really ended (saved at the end of a
+	// session); otherwise it is the start of the last reservation.
+	Exact bool `json:"exact,omitempty"`
 }
 
 // Packager turns the access units of one rendition (hub key) into the
@@ -113,9 +116,13 @@ func (p *Packager) load() {
 	p.num = st
 	p.reserved = st.NextMSN
 	// Continue the media timeline as if it ran in real time meanwhile.
-	// The record is up to msnReserve segments old: media time ran on
-	// since, about as fast as the wall clock; add two segments of margin.
-	gap := time.Since(st.Wall) + 2*p.cfg.SegmentDuration
+	// Media time ran on since the record, about as fast as the wall
+	// clock. A record from the middle of a session (crash) is up to
+	// msnReserve segments old: add two segments of margin then.
+	gap := time.Since(st.Wall)
+	if !st.Exact {
+		gap += 2 * p.cfg.SegmentDuration
+	}
 	if st.Wall.IsZero() {
 		gap = time.Duration(msnReserve+2) * p.cfg.SegmentDuration
 	}
@@ -132,7 +139,7 @@ func (p *Packager) save(msn uint64, media time.Duration, wall time.Time) {
 		media, wall = p.savedMedia, p.savedWall
 	}
 	p.savedMedia, p.savedWall = media, wall
-	st := persisted{NextMSN: msn, Disc: p.num.Disc, NextInit: p.num.NextInit, Media: int64(media), Wall: wall}
+	st := persisted{NextMSN: msn, Disc: p.num.Disc, NextInit: p.num.NextInit, Media: int64(media), Wall: wall, Exact: !p.live}
 	b, _ := json.Marshal(st)
 	if err := p.state.PutState(stateComponent, p.stateKey(), b); err != nil {
 		p.log.Warn("origin: cannot save numbering state", "err", err)
