@@ -154,3 +154,29 @@ func TestPLIOnLoss(t *testing.T) {
 		})
 	}
 }
+
+// TestSingleTrack: audio-only and video-only publishers are served; the
+// hub session lists just their track.
+func TestSingleTrack(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		opts  whipclient.Options
+		codec media.Codec
+	}{
+		{"audio only", whipclient.Options{NoVideo: true}, media.CodecOpus},
+		{"video only", whipclient.Options{NoAudio: true}, media.CodecH264},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, testConfig())
+			sub := e.hub.Subscribe(key42, "test")
+			defer sub.Close()
+			publish(t, e, tc.opts)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			c := collect(ctx, t, sub, func(c *collected) bool { return len(c.video)+len(c.audio) >= 20 })
+			if len(c.session.Tracks) != 1 || c.session.Tracks[0].Codec != tc.codec {
+				t.Fatalf("tracks %+v", c.session.Tracks)
+			}
+		})
+	}
+}
