@@ -15,8 +15,12 @@ deps-run:
 deps-test:
 	@scripts/deps.sh test
 
+PLUGINS := x264 vaapi nvenc
+
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/edgenode ./node/cmd/edgenode
+	@mkdir -p bin/plugins
+	for p in $(PLUGINS); do CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/plugins/$$p ./plugins/$$p || exit 1; done
 
 run: deps-run build
 	./bin/edgenode run --data-dir ./data

@@ -17,6 +17,14 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/edgenode/edgenode/hwenc"
+	"github.com/edgenode/edgenode/ingest"
+	"github.com/edgenode/edgenode/origin"
+	"github.com/edgenode/edgenode/origin/dash"
+	"github.com/edgenode/edgenode/origin/player"
+	"github.com/edgenode/edgenode/origin/ts"
+	"github.com/edgenode/edgenode/turn"
 )
 
 // EnvPrefix starts every environment variable that overrides a config key:
@@ -56,6 +64,22 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// API configures the management API (streams) and /metrics.
 	API APIConfig `yaml:"api"`
+
+	// Ingest is WHIP ingest (UDP/TCP media ports, limits, keyframe policy).
+	Ingest ingest.Config `yaml:"ingest"`
+	// Origin is the CMAF packager and LL-HLS (parts, segments, window).
+	Origin origin.Config `yaml:"origin"`
+	// DASH is LL-DASH over the same CMAF segments.
+	DASH dash.Config `yaml:"dash"`
+	// HLSTS is legacy HLS with MPEG-TS segments.
+	HLSTS ts.Config `yaml:"hls_ts"`
+	// Player is the /player/{id} page.
+	Player player.Config `yaml:"player"`
+	// TURN is the embedded STUN/TURN server. In dev (listen on loopback)
+	// its listeners default to 127.0.0.1.
+	TURN turn.Config `yaml:"turn"`
+	// Encoders is the transcoder: plugin choice and ABR ladder.
+	Encoders hwenc.Config `yaml:"encoders"`
 }
 
 // LogConfig is the `log` section.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestZeroConfigIsValidDev(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c != (node.Config{}) {
+	if !reflect.DeepEqual(c, node.Config{}) {
 		t.Fatalf("zero config changed by Load: %+v", c)
 	}
 	if err := (node.Config{}).Validate(); err != nil {
@@ -61,7 +62,7 @@ api:
 		Log:             node.LogConfig{Level: "debug", Format: "json"},
 		API:             node.APIConfig{Listen: "127.0.0.1:9090", Token: "from-file", MaxBodyBytes: 1000},
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("file:\n%+v\nwant\n%+v", c, want)
 	}
 
@@ -81,7 +82,7 @@ api:
 	}
 	want.Listen, want.DataDir, want.API.Token, want.API.Listen, want.API.MaxBodyBytes = "127.0.0.1:9001", "/flag", "from-env", "[::1]:9091", 2000
 	want.ShutdownTimeout, want.Log.Format = 1500*time.Millisecond, "text"
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("file+env+flags:\n%+v\nwant\n%+v", c, want)
 	}
 }

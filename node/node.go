@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -30,8 +32,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/edgenode/edgenode/hwenc"
+	"github.com/edgenode/edgenode/ingest"
+	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/store"
 	"github.com/edgenode/edgenode/node/api"
+	"github.com/edgenode/edgenode/origin"
+	"github.com/edgenode/edgenode/origin/dash"
+	"github.com/edgenode/edgenode/origin/player"
+	"github.com/edgenode/edgenode/origin/ts"
+	"github.com/edgenode/edgenode/turn"
 )
 
 // Version is set at build time (-X github.com/edgenode/edgenode/node.Version=…).
@@ -199,15 +209,114 @@ func (n *Node) LookupStream(id uint64) (key string, active, found bool, err erro
 	return s.Key, s.Active, true, nil
 }
 
-// components builds the node's parts in start order (they stop in reverse).
-// The store, registry and logger are ready when it runs. Integration point:
-// append ingest, origin, TURN and encoders here, e.g.
-//
-//	out = append(out, namedComponent{"turn", turnServer})
-//
-// and call n.SetPublisherControl(ingestServer).
+// components builds the node's parts in start order (they stop in reverse):
+// TURN → encoders → origin (CMAF + LL-HLS, LL-DASH, HLS-TS, player) →
+// ingest. Data flows one way through the hub: ingest publishes the source
+// rendition, the encoders publish the ladder, the origin packages every
+// rendition. The store, registry, logger and public URL are ready when it
+// runs.
 func (n *Node) components(ctx context.Context) ([]namedComponent, error) {
-	return nil, nil
+	cfg := n.cfg
+	st := n.Store()
+	h := hub.New(0)
+	var out []namedComponent
+
+	// ingest is built last but TURN needs its media addresses; the
+	// closure reads it once ingest has started.
+	var in *ingest.Server
+
+	var turnSrv *turn.Server
+	if cfg.TURN.IsEnabled() {
+		tc := cfg.TURN
+		if isLoopback(cfg.Listen) { // dev: keep TURN on loopback too
+			for p, v := range map[*string]string{&tc.UDPListen: "127.0.0.1:3478", &tc.TCPListen: "127.0.0.1:3478", &tc.TLSListen: "127.0.0.1:5349"} {
+				if *p == "" {
+					*p = v
+				}
+			}
+		}
+		if tc.PublicHost == "" { // what presenters reach is what public_url names
+			if u, err := url.Parse(n.publicURL); err == nil && u.Hostname() != "" {
+				tc.PublicHost = u.Hostname()
+			}
+		}
+		turnSrv = turn.New(tc, turn.Deps{
+			Logger:  n.log.With("component", "turn"),
+			Metrics: n.reg,
+			Secrets: st,
+			DataDir: cfg.DataDir,
+			MediaAddrs: func() []netip.AddrPort {
+				if in == nil {
+					return nil
+				}
+				return turn.AddrPorts(in.UDPAddrs())
+			},
+		})
+		out = append(out, namedComponent{"turn", turnSrv})
+	}
+
+	enc, err := hwenc.New(cfg.Encoders, hwenc.Deps{Logger: n.log, Metrics: n.reg, Hub: h})
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, namedComponent{"encoders", encoderRoutes{enc, n.api}})
+
+	org, err := origin.New(cfg.Origin, origin.Deps{Logger: n.log.With("component", "origin"), Metrics: n.reg, Hub: h, State: st})
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, namedComponent{"origin", org})
+	ds, err := dash.New(cfg.DASH, org.Registry(), n.reg, n.log.With("component", "dash"))
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, namedComponent{"dash", ds})
+	tsrv, err := ts.New(cfg.HLSTS, h, st, n.reg, n.log.With("component", "hls-ts"))
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, namedComponent{"hls-ts", tsrv})
+	pl, err := player.New(cfg.Player, n.log.With("component", "player"))
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, namedComponent{"player", pl})
+
+	ic := cfg.Ingest
+	if ic.PublicURL == "" {
+		ic.PublicURL = n.publicURL
+	}
+	deps := ingest.Deps{Logger: n.log, Metrics: n.reg, Hub: h, Streams: n}
+	if turnSrv != nil {
+		deps.ICEServers = turnSrv.ICEServers
+	}
+	in, err = ingest.New(ic, deps)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, namedComponent{"ingest", in})
+	n.mu.Lock()
+	injected := n.pc != nil // tests put their own in
+	n.mu.Unlock()
+	if !injected {
+		n.SetPublisherControl(in)
+	}
+	return out, nil
+}
+
+// encoderRoutes puts the encoders' API (status, per-stream ladder) on the
+// management listener behind the API token.
+type encoderRoutes struct {
+	*hwenc.Manager
+	api *api.API
+}
+
+func (e encoderRoutes) RegisterRoutes(*http.ServeMux) {}
+
+func (e encoderRoutes) RegisterAPIRoutes(mux *http.ServeMux) {
+	sub := http.NewServeMux()
+	e.Manager.RegisterRoutes(sub)
+	mux.Handle("/api/", e.api.Authenticated(sub))
 }
 
 // Start opens the store, binds the listeners, starts the components and

@@ -68,7 +68,7 @@ func TestComponentsStartInOrderStopInReverse(t *testing.T) {
 	var log []string
 	var mu sync.Mutex
 	mk := func(name string) *recorder { return &recorder{name: name, log: &log, mu: &mu} }
-	n, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, nil)
+	n, err := New(Config{Ingest: testIngest, TURN: testTURN, Listen: "127.0.0.1:0", DataDir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestFailedComponentStartUnwinds(t *testing.T) {
 	var log []string
 	var mu sync.Mutex
 	dir := t.TempDir()
-	n, _ := New(Config{Listen: "127.0.0.1:0", DataDir: dir}, nil)
+	n, _ := New(Config{Ingest: testIngest, TURN: testTURN, Listen: "127.0.0.1:0", DataDir: dir}, nil)
 	n.extra = []namedComponent{
 		{"turn", &recorder{name: "turn", log: &log, mu: &mu}},
 		{"hwenc", &recorder{name: "hwenc", log: &log, mu: &mu, startErr: errors.New("no device")}},
@@ -137,7 +137,7 @@ func TestConflictingRoutesAreAnError(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	var log []string
 	var mu sync.Mutex
-	n, _ := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, nil)
+	n, _ := New(Config{Ingest: testIngest, TURN: testTURN, Listen: "127.0.0.1:0", DataDir: t.TempDir()}, nil)
 	// Two components claiming the same route.
 	n.extra = []namedComponent{
 		{"a", &recorder{name: "same", log: &log, mu: &mu}},
@@ -166,7 +166,7 @@ func TestSdNotify(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "100000") // 100 ms → a ping every 50 ms
 	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
 
-	n, err := New(Config{Listen: "127.0.0.1:0", DataDir: t.TempDir()}, nil)
+	n, err := New(Config{Ingest: testIngest, TURN: testTURN, Listen: "127.0.0.1:0", DataDir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,6 +70,8 @@ func TestNodeSeparateListeners(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := node.Config{
+		Ingest:    testIngest,
+		TURN:      testTURN,
 		Listen:    "127.0.0.1:0",
 		PublicURL: "https://cdn-origin.example/",
 		DataDir:   filepath.Join(t.TempDir(), "data"),
@@ -163,7 +165,7 @@ func TestTokenGeneratedOnceThenStored(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir := t.TempDir()
 	start := func() node.Info {
-		n, err := node.New(node.Config{Listen: "127.0.0.1:0", DataDir: dir}, nil)
+		n, err := node.New(node.Config{Ingest: testIngest, TURN: testTURN, Listen: "127.0.0.1:0", DataDir: dir}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,12 +195,12 @@ func TestTokenGeneratedOnceThenStored(t *testing.T) {
 func TestSecondNodeOnSameDataDirFails(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	dir := t.TempDir()
-	a, _ := node.New(node.Config{Listen: "127.0.0.1:0", DataDir: dir}, nil)
+	a, _ := node.New(node.Config{Ingest: testIngest, TURN: testTURN, Listen: "127.0.0.1:0", DataDir: dir}, nil)
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	b, _ := node.New(node.Config{Listen: "127.0.0.1:0", DataDir: dir}, nil)
+	b, _ := node.New(node.Config{Ingest: testIngest, TURN: testTURN, Listen: "127.0.0.1:0", DataDir: dir}, nil)
 	err := b.Run(context.Background())
 	if !errors.Is(err, store.ErrLocked) || !strings.Contains(err.Error(), "in use by another edgenode") {
 		t.Fatalf("second node: %v", err)

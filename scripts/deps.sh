@@ -4,7 +4,7 @@
 #   scripts/deps.sh test   plus what the tests need: Chromium, ffmpeg, coturn's tools, nginx
 set -euo pipefail
 what=${1:-run}
-pkgs_run=()
+pkgs_run=(ffmpeg) # the x264 encoder plugin drives Debian's ffmpeg
 pkgs_test=(chromium ffmpeg coturn nginx-light)
 need=()
 check() { for p in "$@"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p"); done; }
@@ -18,5 +18,18 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # coturn's package enables a system service on install; tests start their own.
 if [ "$what" = test ] && command -v systemctl >/dev/null && systemctl is-active -q coturn 2>/dev/null; then systemctl stop coturn || true; fi
-command -v go >/dev/null || export PATH=$PATH:/usr/local/go/bin
-go version >/dev/null
+# Go: the module's toolchain (go.mod) at /usr/local/go. On a machine without
+# it, Debian's go fetches the exact toolchain module from the Go module proxy.
+GO_VERSION=1.26.8
+export PATH=$PATH:/usr/local/go/bin
+if ! go version 2>/dev/null | grep -q "go1\.2[6-9]"; then
+  echo "deps: installing Go $GO_VERSION into /usr/local/go"
+  SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  command -v /usr/bin/go >/dev/null || { $SUDO apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq golang-go >/dev/null; }
+  tmp=$(mktemp -d)
+  dir=$(cd "$tmp" && GOPATH=$tmp GOFLAGS= /usr/bin/go mod download -json "golang.org/toolchain@v0.0.1-go$GO_VERSION.linux-amd64" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -n "$dir" ] || { echo "deps: could not download the Go toolchain" >&2; exit 1; }
+  $SUDO rm -rf /usr/local/go && $SUDO cp -r "$dir" /usr/local/go && $SUDO chmod -R u+w,a+rX /usr/local/go
+  chmod -R u+w "$tmp"; rm -rf "$tmp"
+  go version
+fi

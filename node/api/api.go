@@ -170,6 +170,15 @@ func (a *API) wrap(f func(http.ResponseWriter, *http.Request) error) http.Handle
 	})
 }
 
+// Authenticated wraps h (another component's management routes, e.g. the
+// encoders') in the API's token check and error format.
+func (a *API) Authenticated(h http.Handler) http.Handler {
+	return a.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	})
+}
+
 // authorize accepts `APIKey <token>` and `Bearer <token>` (RFC 6750 §2.1),
 // scheme case-insensitive, comparing in constant time.
 func (a *API) authorize(r *http.Request) error {

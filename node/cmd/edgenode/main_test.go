@@ -79,12 +79,19 @@ var (
 	tokenRE = regexp.MustCompile(`API token   (\S+)`)
 )
 
+// ephemeralPorts keeps the media and TURN listeners of a test node off the
+// well-known ports, so tests run beside each other and beside `make run`.
+var ephemeralPorts = []string{
+	"EDGENODE_INGEST_UDP_PORT=-1", "EDGENODE_INGEST_TCP_PORT=-1",
+	"EDGENODE_TURN_UDP_LISTEN=127.0.0.1:0", "EDGENODE_TURN_TCP_LISTEN=127.0.0.1:0", "EDGENODE_TURN_TLS_LISTEN=127.0.0.1:0",
+}
+
 // start runs `edgenode run` with args and waits for its banner.
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"run"}, args...)...)
-	p.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, env...)
+	p.cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, ephemeralPorts...), env...)
 	p.cmd.Stdout = lockedWriter{&p.mu, &p.stdout}
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
 	if err := p.cmd.Start(); err != nil {
