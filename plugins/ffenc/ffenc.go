@@ -74,9 +74,6 @@ type Plugin struct {
 
 var _ shared.Encoder = (*Plugin)(nil)
 
-// ErrFaultInjected is returned by a session that a test told to fail.
-var ErrFaultInjected = errors.New("ffenc: fault injected")
-
 func (p *Plugin) ffmpeg() string {
 	if p.FFmpeg != "" {
 		return p.FFmpeg
@@ -199,7 +196,7 @@ func X264Args(r *pb.Rendition) []string {
 func (p *Plugin) Transcode(ctx context.Context, cfg *pb.Config, s shared.Stream) error {
 	n := len(cfg.GetRenditions())
 	if n == 0 && !cfg.GetAudio() {
-		return errors.New("ffenc: nothing to encode")
+		return ErrNothingToEncode
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -8,7 +8,6 @@ package shared
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os/exec"
 
@@ -58,10 +57,6 @@ type Stream interface {
 	Recv() (*pb.AccessUnit, error)
 	Send(*pb.TranscodeOut) error
 }
-
-// ErrNoConfig is returned to the host when a Transcode stream does not
-// start with a Config.
-var ErrNoConfig = errors.New("encoder plugin: transcode stream must start with a config")
 
 // PluginSets returns the versioned plugin sets for impl (nil impl on the
 // host side).
