@@ -92,3 +92,12 @@ func TestChoose(t *testing.T) {
 		}
 	}
 }
+
+func TestLifecycleWithoutStart(t *testing.T) {
+	if _, err := New(Config{Mode: "bogus"}, Deps{}); err == nil || !strings.Contains(err.Error(), "'mode'") {
+		t.Fatalf("New with a bad config: %v", err)
+	}
+	if _, err := New(Config{}, Deps{}); err == nil {
+		t.Fatal("New without a hub succeeded")
+	}
+}

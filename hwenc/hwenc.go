@@ -181,6 +181,12 @@ func (m *Manager) Start(ctx context.Context) error {
 		return nil
 	}
 	m.log.Info("encoder plugin chosen", "plugin", chosen, "why", why, "ladder", m.cfg.Ladder)
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed { // Close ran while we probed
+		return ErrClosed
+	}
 	m.hub.AddConsumer("hwenc", func(k hub.Key) bool { return k.Rendition == hub.Source }, m.consume)
 	return nil
 }
