@@ -59,7 +59,6 @@ type session struct {
 	done     chan struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
-	reason   string
 	videoSSR atomic.Uint32
 	lastPLI  atomic.Int64 // unix nanos
 	nacks    nackCounts
@@ -209,7 +208,6 @@ func (sess *session) end(reason string) {
 	sess.endOnce.Do(func() {
 		sess.mu.Lock()
 		sess.closing = true
-		sess.reason = reason
 		sess.mu.Unlock()
 		sess.srv.wg.Add(1)
 		go func() {
