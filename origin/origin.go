@@ -100,6 +100,15 @@ type Deps struct {
 	Metrics prometheus.Registerer // may be nil
 	Hub     *hub.Hub
 	State   State // may be nil: numbering restarts with the process
+	// Streams (optional) tells unknown streams (404 at once) from known
+	// ones that are not live yet (held StartTimeout for a publisher that
+	// is connecting). The node's stream store implements it.
+	Streams Streams
+}
+
+// Streams is the node's stream store, as ingest also uses it.
+type Streams interface {
+	LookupStream(id uint64) (key string, active bool, found bool, err error)
 }
 
 // Origin packages and serves streams. New has no side effects; Start
@@ -138,6 +147,12 @@ func New(cfg Config, deps Deps) (*Origin, error) {
 	hs, err := hls.New(cfg.HLS, reg, log, deps.Metrics)
 	if err != nil {
 		return nil, err
+	}
+	if deps.Streams != nil {
+		hs.SetKnown(func(id uint64) bool {
+			_, _, found, err := deps.Streams.LookupStream(id)
+			return found || err != nil // on a store error, rather wait
+		})
 	}
 	o := &Origin{
 		cfg: cfg, deps: deps, log: log, reg: reg, hls: hs,

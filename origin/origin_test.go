@@ -590,3 +590,48 @@ func TestMultivariantRenditions(t *testing.T) {
 		control = sc
 	}
 }
+
+type storeStreams map[uint64]bool
+
+func (s storeStreams) LookupStream(id uint64) (string, bool, bool, error) {
+	return "key", s[id], s[id], nil
+}
+
+// TestUnknownStreamFailsFast: with the node's stream store, an id that does
+// not exist is 404 at once; a known one is held for its publisher.
+func TestUnknownStreamFailsFast(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{})
+	h := hub.New(0)
+	// A long hold makes "at once" unmistakable without timing the 404.
+	o, err := New(Config{HLS: hls.Config{StartTimeout: time.Minute}}, Deps{Hub: h, Streams: storeStreams{21: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	o.RegisterRoutes(mux)
+	srv := httptest.NewServer(mux)
+	defer func() { srv.Close(); _ = o.Close() }()
+
+	done := make(chan int, 1)
+	go func() { done <- getNoFatal(srv.URL + "/cmaf/22/master.m3u8").code }()
+	select {
+	case c := <-done:
+		if c != http.StatusNotFound {
+			t.Errorf("unknown stream: %d", c)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("unknown stream was held like a known one")
+		<-done
+	}
+	// Known stream: the request made before the publisher arrives is held
+	// and answered once it has a segment.
+	go func() { done <- getNoFatal(srv.URL + "/cmaf/21/master.m3u8").code }()
+	time.Sleep(100 * time.Millisecond)
+	publish(t, h, 21, st, 2, false)
+	if c := <-done; c != 200 {
+		t.Errorf("known stream: %d", c)
+	}
+}

@@ -47,7 +47,14 @@ type Server struct {
 
 	cacheMu sync.Mutex
 	cache   map[plKey]*plEntry
+
+	known func(uint64) bool // nil: every id may appear
 }
+
+// SetKnown installs a check for stream ids that exist at all: requests for
+// other ids get 404 at once instead of waiting StartTimeout for a
+// publisher. Call before serving.
+func (s *Server) SetKnown(f func(id uint64) bool) { s.known = f }
 
 // plKey names one rendered media playlist variant.
 type plKey struct {
@@ -109,6 +116,12 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 // waitStream holds a request for a stream that is not packaged (yet, or
 // again after a node restart) for StartTimeout.
 func (s *Server) waitStream(ctx context.Context, id uint64) (*cmaf.Stream, bool) {
+	if st, ok := s.reg.Stream(id); ok {
+		return st, true
+	}
+	if s.known != nil && !s.known(id) {
+		return nil, false
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
 	defer cancel()
 	return s.reg.WaitStream(ctx, id)
