@@ -214,6 +214,13 @@ func checkMedia(t *testing.T, name string, body []byte, others []string) string 
 			if d > partTarget+1e-9 {
 				t.Errorf("%s: part %s lasts %v > PART-TARGET %v (§4.4.4.9)", name, attr(l, "URI"), d, partTarget)
 			}
+			// §4.4.4.9: at least 85 % of PART-TARGET except the last part
+			// of a segment (next line is the segment, or the next part
+			// starts a new independent segment).
+			lastOfSeg := i+1 < len(ls) && !strings.HasPrefix(ls[i+1], "#EXT-X-PART:")
+			if !lastOfSeg && d < 0.85*partTarget-1e-9 {
+				t.Errorf("%s: part %s lasts %v < 85 %% of PART-TARGET", name, attr(l, "URI"), d)
+			}
 			if segStart && !strings.Contains(l, "INDEPENDENT=YES") && strings.HasSuffix(attr(l, "URI"), ".0.m4s") {
 				t.Errorf("%s: first part of a segment %s not INDEPENDENT", name, attr(l, "URI"))
 			}
