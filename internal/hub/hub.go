@@ -272,6 +272,8 @@ type Subscription struct {
 	notify chan struct{}
 	// Dropped counts every access unit dropped for this subscriber.
 	dropped uint64
+	// delivered counts events returned by Next.
+	delivered uint64
 }
 
 func (s *Subscription) push(ev Event, control bool) {
@@ -314,6 +316,7 @@ func (s *Subscription) Next(ctx context.Context) (Event, error) {
 			if len(s.q) == 0 {
 				s.q = nil
 			}
+			s.delivered++
 			s.hub.mu.Unlock()
 			return ev, nil
 		}
@@ -335,11 +338,43 @@ func (s *Subscription) Dropped() uint64 {
 
 // Close detaches the subscription; a pending Next returns ErrClosed. The
 // next session on the stream hands its consumer a new Subscription.
+//
+// A consumer that has been reading a Subscription and closes it with a new
+// session still unread (its linger ended just as the presenter came back)
+// is handed a fresh Subscription for that session, from another goroutine,
+// so that the session is not missed and the consumer's callback never runs
+// inside the caller's locks. A Subscription closed before anything was
+// read from it (a consumer that is shutting down) is not handed again.
 func (s *Subscription) Close() {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
+	h := s.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	missed := !s.closed && s.delivered > 0 && s.pendingStartLocked()
 	s.closeLocked()
-	s.hub.gcLocked(s.stream)
+	st := s.stream
+	if missed && st.pub != nil {
+		for _, c := range h.consumers {
+			if c.name == s.name {
+				go func() {
+					h.mu.Lock()
+					defer h.mu.Unlock()
+					if st.pub != nil && h.streams[st.key] == st {
+						h.attachLocked(st, c)
+					}
+				}()
+			}
+		}
+	}
+	h.gcLocked(st)
+}
+
+func (s *Subscription) pendingStartLocked() bool {
+	for _, ev := range s.q {
+		if ev.Kind == SessionStart {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Subscription) closeLocked() {

@@ -207,3 +207,42 @@ func BenchmarkFanOut(b *testing.B) {
 		s.Close()
 	}
 }
+
+// A consumer that closes its subscription with a new session unread (its
+// linger ran out as the presenter came back) is handed that session again;
+// one that closes a subscription it never read (shutting down) is not.
+func TestConsumerClosingOverUnreadSessionIsReattached(t *testing.T) {
+	h := New(0)
+	ch := make(chan *Subscription, 2)
+	h.AddConsumer("origin", nil, func(_ Key, s *Subscription) { ch <- s })
+	k := Key{9, Source}
+	p, _ := h.Publish(k, Session{ID: "one"})
+	first := <-ch
+	next(t, first) // SessionStart "one"
+	p.Close()
+	next(t, first) // SessionEnd: the consumer lingers...
+	p2, _ := h.Publish(k, Session{ID: "two"})
+	defer p2.Close()
+	first.Close() // ...and gives up just as "two" starts
+	var again *Subscription
+	select {
+	case again = <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("consumer was not handed the unread session again")
+	}
+	if ev := next(t, again); ev.Kind != SessionStart || ev.Session.ID != "two" {
+		t.Fatalf("reattached subscription starts with %+v", ev)
+	}
+	// A consumer shutting down closes a fresh subscription unread: once.
+	p2.Close()
+	again.Close()
+	p3, _ := h.Publish(k, Session{ID: "three"})
+	defer p3.Close()
+	fresh := <-ch
+	fresh.Close()
+	select {
+	case s := <-ch:
+		t.Fatalf("closed unread subscription handed again: %p", s)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
