@@ -67,19 +67,44 @@ type Config struct {
 
 	// Ingest is WHIP ingest (UDP/TCP media ports, limits, keyframe policy).
 	Ingest ingest.Config `yaml:"ingest"`
-	// Origin is the CMAF packager and LL-HLS (parts, segments, window).
-	Origin origin.Config `yaml:"origin"`
-	// DASH is LL-DASH over the same CMAF segments.
-	DASH dash.Config `yaml:"dash"`
-	// HLSTS is legacy HLS with MPEG-TS segments.
-	HLSTS ts.Config `yaml:"hls_ts"`
-	// Player is the /player/{id} page.
-	Player player.Config `yaml:"player"`
+	// Origin is what the CDN pulls: CMAF packager and LL-HLS keys at its
+	// top (parts, segments, window), LL-DASH, HLS-TS and the player page in
+	// its sub-sections.
+	Origin OriginSection `yaml:"origin"`
 	// TURN is the embedded STUN/TURN server. In dev (listen on loopback)
 	// its listeners default to 127.0.0.1.
 	TURN turn.Config `yaml:"turn"`
 	// Encoders is the transcoder: plugin choice and ABR ladder.
 	Encoders hwenc.Config `yaml:"encoders"`
+}
+
+// OriginSection is the `origin` section.
+type OriginSection struct {
+	origin.Config `yaml:",inline"`
+	// DASH is LL-DASH over the same CMAF segments (origin.dash).
+	DASH dash.Config `yaml:"dash"`
+	// HLSTS is legacy HLS with MPEG-TS segments (origin.hls_ts).
+	HLSTS ts.Config `yaml:"hls_ts"`
+	// Player is the /player/{id} page (origin.player).
+	Player player.Config `yaml:"player"`
+}
+
+// Validate checks the packager keys and each sub-section, naming the
+// sub-section in front of its keys.
+func (o OriginSection) Validate() error {
+	var errs []error
+	if err := o.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for _, sub := range []struct {
+		key string
+		v   interface{ Validate() error }
+	}{{"dash", o.DASH}, {"hls_ts", o.HLSTS}, {"player", o.Player}} {
+		if err := sub.v.Validate(); err != nil {
+			errs = append(errs, &SectionError{Section: sub.key, Err: err})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // LogConfig is the `log` section.

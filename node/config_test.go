@@ -165,3 +165,21 @@ func TestEnvKeysAndUnknownEnv(t *testing.T) {
 		t.Fatalf("UnknownEnv = %v", got)
 	}
 }
+
+// The origin's sub-sections (LL-DASH, HLS-TS, player) load from the file
+// and the environment and their errors name the full key.
+func TestOriginSubSections(t *testing.T) {
+	f := writeFile(t, "origin:\n  part_target: 250ms\n  dash:\n    target_latency: 2m\n  player:\n    default_format: nope\n")
+	_, err := node.Load(node.LoadOptions{File: f})
+	if err == nil || !strings.Contains(err.Error(), "'origin.dash.target_latency'") || !strings.Contains(err.Error(), "'origin.player.default_format'") {
+		t.Fatalf("error = %v, want both origin sub-keys named", err)
+	}
+	c, err := node.Load(node.LoadOptions{File: writeFile(t, "origin:\n  part_target: 250ms\n"),
+		Env: []string{"EDGENODE_ORIGIN_HLS_TS_SEGMENT_DURATION=3s", "EDGENODE_ORIGIN_PLAYER_DEFAULT_FORMAT=ll-dash"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Origin.PartTarget != 250*time.Millisecond || c.Origin.HLSTS.SegmentDuration != 3*time.Second || c.Origin.Player.DefaultFormat != "ll-dash" {
+		t.Fatalf("origin section = %+v", c.Origin)
+	}
+}

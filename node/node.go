@@ -261,22 +261,22 @@ func (n *Node) components(ctx context.Context) ([]namedComponent, error) {
 	}
 	out = append(out, namedComponent{"encoders", encoderRoutes{enc, n.api}})
 
-	org, err := origin.New(cfg.Origin, origin.Deps{Logger: n.log.With("component", "origin"), Metrics: n.reg, Hub: h, State: st})
+	org, err := origin.New(cfg.Origin.Config, origin.Deps{Logger: n.log.With("component", "origin"), Metrics: n.reg, Hub: h, State: st})
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, namedComponent{"origin", org})
-	ds, err := dash.New(cfg.DASH, org.Registry(), n.reg, n.log.With("component", "dash"))
+	ds, err := dash.New(cfg.Origin.DASH, org.Registry(), n.reg, n.log.With("component", "dash"))
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, namedComponent{"dash", ds})
-	tsrv, err := ts.New(cfg.HLSTS, h, st, n.reg, n.log.With("component", "hls-ts"))
+	tsrv, err := ts.New(cfg.Origin.HLSTS, h, st, n.reg, n.log.With("component", "hls-ts"))
 	if err != nil {
 		return nil, err
 	}
 	out = append(out, namedComponent{"hls-ts", tsrv})
-	pl, err := player.New(cfg.Player, n.log.With("component", "player"))
+	pl, err := player.New(cfg.Origin.Player, n.log.With("component", "player"))
 	if err != nil {
 		return nil, err
 	}
