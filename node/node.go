@@ -261,7 +261,7 @@ func (n *Node) components(ctx context.Context) ([]namedComponent, error) {
 	}
 	out = append(out, namedComponent{"encoders", encoderRoutes{enc, n.api}})
 
-	org, err := origin.New(cfg.Origin.Config, origin.Deps{Logger: n.log.With("component", "origin"), Metrics: n.reg, Hub: h, State: st})
+	org, err := origin.New(cfg.Origin.Config, origin.Deps{Logger: n.log.With("component", "origin"), Metrics: n.reg, Hub: h, State: st, Streams: n})
 	if err != nil {
 		return nil, err
 	}

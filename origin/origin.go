@@ -197,7 +197,7 @@ func (o *Origin) consume(key hub.Key, sub *hub.Subscription) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
-		sub.Close()
+		go sub.Close() // not under the hub's lock, which consume runs in
 		return
 	}
 	o.wg.Add(1)
