@@ -52,7 +52,16 @@
     // target latency, e.g. after starting with the publisher, when the
     // playlist is too short to start at the target.
     var conf = { lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: true, maxLiveSyncPlaybackRate: 1.5 };
-    if (!lowLatency) {
+    if (lowLatency) {
+      // Sync at PART-HOLD-BACK (0.6 s) and re-sync beyond 2 s: hls.js only
+      // honours a maximum latency next to an explicit sync duration. hls.js
+      // also adds 1 s to its target after every stall; one stall at a
+      // reconnect would then keep it far from live for good.
+      conf.liveSyncDuration = 0.6;
+      conf.liveMaxLatencyDuration = 2;
+      conf.liveSyncOnStallIncrease = 0;
+      conf.backBufferLength = 10;
+    } else {
       // Legacy HLS: hold back 2 segments instead of 3 (the node's TS
       // segments start with an IDR and are listed only once complete).
       conf.liveSyncDurationCount = 2;
