@@ -35,6 +35,7 @@ import (
 	"github.com/edgenode/edgenode/hwenc"
 	"github.com/edgenode/edgenode/ingest"
 	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/internal/store"
 	"github.com/edgenode/edgenode/node/api"
 	"github.com/edgenode/edgenode/origin"
@@ -260,6 +261,7 @@ func (n *Node) components(ctx context.Context) ([]namedComponent, error) {
 		return nil, err
 	}
 	out = append(out, namedComponent{"encoders", encoderRoutes{enc, n.api}})
+	n.api.SetEncoderSource(encoderSource{enc})
 
 	org, err := origin.New(cfg.Origin.Config, origin.Deps{Logger: n.log.With("component", "origin"), Metrics: n.reg, Hub: h, State: st, Streams: n})
 	if err != nil {
@@ -317,6 +319,31 @@ func (e encoderRoutes) RegisterAPIRoutes(mux *http.ServeMux) {
 	sub := http.NewServeMux()
 	e.Manager.RegisterRoutes(sub)
 	mux.Handle("/api/", e.api.Authenticated(sub))
+}
+
+// encoderSource is the "encoder" object of GET /streaming/streams/{id}
+// (api.EncoderSource) over the hwenc Manager.
+type encoderSource struct{ m *hwenc.Manager }
+
+func (e encoderSource) StreamEncoder(id uint64) (api.Encoder, bool) {
+	st := e.m.Status()
+	out := api.Encoder{
+		Mode: st.Mode, Chosen: st.Chosen, Why: st.Why,
+		Ladder:     e.m.Ladder(id),
+		Renditions: []media.Rendition{},
+		Plugins:    make([]api.EncoderPlugin, 0, len(st.Plugins)),
+	}
+	for _, p := range st.Plugins {
+		out.Plugins = append(out.Plugins, api.EncoderPlugin{Name: p.Name, Available: p.Available, Hardware: p.Hardware, Reason: p.Reason})
+	}
+	if ss, ok := e.m.StreamStatus(id); ok {
+		out.Live = true
+		out.Plugin, out.FellBackFrom, out.Restarts, out.LastError = ss.Plugin, ss.FellBackFrom, ss.Restarts, ss.LastError
+		if ss.Renditions != nil {
+			out.Renditions = ss.Renditions
+		}
+	}
+	return out, true
 }
 
 // Start opens the store, binds the listeners, starts the components and

@@ -4,7 +4,7 @@
 //
 //	POST   /streaming/streams        {"name":"demo"}                → 201 Stream
 //	GET    /streaming/streams?after=&limit=                         → 200 [Stream, ...]
-//	GET    /streaming/streams/{id}                                  → 200 Stream
+//	GET    /streaming/streams/{id}                                  → 200 Stream (+ "encoder")
 //	PATCH  /streaming/streams/{id}   {"active":false} {"name":…} {"rotate_key":true} → 200 Stream
 //	DELETE /streaming/streams/{id}                                  → 204
 //
@@ -67,6 +67,7 @@ type API struct {
 
 	mu sync.RWMutex
 	pc PublisherControl
+	es EncoderSource
 
 	requests *prometheus.CounterVec
 }
@@ -237,6 +238,9 @@ type Stream struct {
 	PlayerURL string `json:"player_url"`
 	// GoLiveURL is the node's browser publishing page (carries the key).
 	GoLiveURL string `json:"golive_url"`
+	// Encoder is the transcoder's state for this stream (GET of one
+	// stream only, when the node has encoders; absent otherwise).
+	Encoder *Encoder `json:"encoder,omitempty"`
 }
 
 // View renders st with URLs under base.
@@ -330,7 +334,9 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, View(st, a.base))
+	v := View(st, a.base)
+	v.Encoder = a.encoder(id)
+	writeJSON(w, http.StatusOK, v)
 	return nil
 }
 

@@ -42,6 +42,7 @@ func (k *kicks) got() []uint64 {
 
 type env struct {
 	t     *testing.T
+	api   *api.API
 	srv   *httptest.Server
 	st    *store.Store
 	kicks *kicks
@@ -66,8 +67,10 @@ func newEnv(t *testing.T) *env {
 		srv.Close()
 		srv.Client().CloseIdleConnections()
 	})
-	return &env{t: t, srv: srv, st: st, kicks: k, reg: reg}
+	return &env{t: t, api: a, srv: srv, st: st, kicks: k, reg: reg}
 }
+
+func (e *env) apiSetEncoders(es api.EncoderSource) { e.api.SetEncoderSource(es) }
 
 type resp struct {
 	status int
