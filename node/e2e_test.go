@@ -143,9 +143,16 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 			if len(last.Errors) > 0 {
 				t.Errorf("%s player errors: %v", format, last.Errors)
 			}
+			// Latency once the player has settled at the live edge (3 s of
+			// playback), as the issue states it: ≤ 1.5 s for the
+			// low-latency formats.
 			var lat []float64
+			start := -1.0
 			for _, st := range seen {
-				if st.Playing && st.Latency != nil {
+				if st.Playing && start < 0 {
+					start = st.CurrentTime
+				}
+				if st.Playing && st.Latency != nil && start >= 0 && st.CurrentTime > start+3 {
 					lat = append(lat, *st.Latency)
 				}
 			}
@@ -153,6 +160,13 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 			if len(lat) > 0 {
 				t.Logf("%s: %dx%d, first frame after %v ms, latency median %.2fs (n=%d), stalls %d",
 					format, last.Width, last.Height, deref(last.FirstFrameMs), lat[len(lat)/2], len(lat), last.Stalls)
+			}
+			if format != "hls-ts" {
+				if len(lat) == 0 {
+					t.Errorf("%s: no latency samples after settling", format)
+				} else if med := lat[len(lat)/2]; med > 1.5 {
+					t.Errorf("%s: median latency %.2fs, want ≤ 1.5s", format, med)
+				}
 			}
 			if last.Width == 0 {
 				t.Errorf("%s: no picture decoded", format)
@@ -175,4 +189,95 @@ func deref(p *float64) float64 {
 		return -1
 	}
 	return *p
+}
+
+// startMeasure publishes a new stream from a Go Live tab while a player
+// tab per format is already open on it, and returns per format the time
+// from the publisher going live (its PeerConnection connected) to the
+// player's first 'playing' event. Both instants are read from the same
+// browser's clock.
+func startMeasure(t *testing.T, b *browsertest.Browser, n *node.Node, token, name string, formats []string) map[string]time.Duration {
+	t.Helper()
+	s := createStream(t, n, token, name)
+	pub := b.Tab(t)
+	if err := chromedp.Do(pub, chromedp.Navigate(s.GoLiveURL)); err != nil {
+		t.Fatal(err)
+	}
+	pubStatus := func() string {
+		st, _ := chromedp.Run(pub, chromedp.Evaluate[string](`window.golive ? window.golive.status : ""`))
+		return st
+	}
+	waitFor(t, 20*time.Second, "Go Live page ready", func() bool { return pubStatus() == "ready" })
+	// Note the instant the page turns live, at 5 ms resolution.
+	if _, err := playertest.Eval[int](pub, `window.liveAt = 0; setInterval(function () {
+		if (!window.liveAt && window.golive.status === 'live') { window.liveAt = Date.now(); } }, 5)`); err != nil {
+		t.Fatal(err)
+	}
+	tabs := map[string]context.Context{}
+	for _, f := range formats {
+		tab := b.Tab(t)
+		if err := playertest.Open(tab, s.PlayerURL+"?format="+f); err != nil {
+			t.Fatal(err)
+		}
+		tabs[f] = tab
+	}
+	// The players are loading (their playlist / MPD requests are held
+	// for the publisher); now go live.
+	if err := chromedp.Do(pub, chromedp.Click(chromedp.ID("golive"))); err != nil {
+		t.Fatal(err)
+	}
+	var liveAt float64
+	waitFor(t, 20*time.Second, "publisher live", func() bool {
+		liveAt, _ = playertest.Eval[float64](pub, `window.liveAt || 0`)
+		return liveAt > 0
+	})
+	out := map[string]time.Duration{}
+	for _, f := range formats {
+		last, _, err := playertest.WaitPlaying(tabs[f], time.Second, 30*time.Second)
+		if err != nil || last.FirstFrameMs == nil {
+			t.Fatalf("%s did not play: %+v", f, last)
+		}
+		startedAt, err := playertest.Eval[float64](tabs[f], `window.edgenode.startedAt`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[f] = time.Duration((startedAt + *last.FirstFrameMs - liveAt) * float64(time.Millisecond))
+	}
+	for _, tab := range tabs {
+		_ = chromedp.Do(tab, chromedp.Navigate("about:blank"))
+	}
+	_ = chromedp.Do(pub, chromedp.Navigate("about:blank")) // unload: the page ends its WHIP session
+	return out
+}
+
+// TestStartAfterPublish is acceptance 1's "a player can start ≤ 2 s after
+// the publisher's first packet": the player page is open before the
+// publisher clicks Go Live, and LL-HLS and LL-DASH must be playing within
+// 2 s of the publisher going live. The machine is shared with other work,
+// so a format that misses is measured once more on a fresh publish.
+func TestStartAfterPublish(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end browser test")
+	}
+	n, token := startFullNode(t, hwenc.Config{Mode: hwenc.ModeOff})
+	b := browsertest.Start(t, browsertest.Options{FakeCameraFPS: 30, Lifetime: 3 * time.Minute})
+	const limit = 2 * time.Second
+	formats := []string{"ll-hls", "ll-dash"}
+	got := startMeasure(t, b, n, token, "start1", formats)
+	t.Logf("publisher live → playing: %v", got)
+	var again []string
+	for _, f := range formats {
+		if got[f] > limit {
+			again = append(again, f)
+		}
+	}
+	if len(again) > 0 {
+		retry := startMeasure(t, b, n, token, "start2", again)
+		t.Logf("retry: publisher live → playing: %v", retry)
+		for _, f := range again {
+			if retry[f] > limit {
+				t.Errorf("%s: playing %v after the publisher went live (then %v), want ≤ %v", f, got[f], retry[f], limit)
+			}
+		}
+	}
 }
