@@ -263,7 +263,10 @@ func (n *Node) components(ctx context.Context) ([]namedComponent, error) {
 	out = append(out, namedComponent{"encoders", encoderRoutes{enc, n.api}})
 	n.api.SetEncoderSource(encoderSource{enc})
 
-	org, err := origin.New(cfg.Origin.Config, origin.Deps{Logger: n.log.With("component", "origin"), Metrics: n.reg, Hub: h, State: st, Streams: n})
+	org, err := origin.New(cfg.Origin.Config, origin.Deps{
+		Logger: n.log.With("component", "origin"), Metrics: n.reg, Hub: h, State: st, Streams: n,
+		AudioRendition: hwenc.AudioRendition, Ladders: enc,
+	})
 	if err != nil {
 		return nil, err
 	}

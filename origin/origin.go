@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/origin/cmaf"
 	"github.com/edgenode/edgenode/origin/hls"
 )
@@ -104,6 +105,20 @@ type Deps struct {
 	// ones that are not live yet (held StartTimeout for a publisher that
 	// is connecting). The node's stream store implements it.
 	Streams Streams
+	// AudioRendition (optional) names the hub rendition that carries only
+	// the transcoder's AAC audio (hwenc.AudioRendition): HLS lists it as
+	// the audio group of the source variant instead of the source's Opus,
+	// never as a variant of its own.
+	AudioRendition string
+	// Ladders (optional) gives each stream's transcoding ladder: its bit
+	// rates are the floor of the transcoded variants' BANDWIDTH before one
+	// is measured. The hwenc Manager implements it.
+	Ladders Ladders
+}
+
+// Ladders returns the transcoding ladder of a stream.
+type Ladders interface {
+	Ladder(id uint64) []media.Rendition
 }
 
 // Streams is the node's stream store, as ingest also uses it.
@@ -147,6 +162,10 @@ func New(cfg Config, deps Deps) (*Origin, error) {
 	hs, err := hls.New(cfg.HLS, reg, log, deps.Metrics)
 	if err != nil {
 		return nil, err
+	}
+	hs.SetAudioRendition(deps.AudioRendition)
+	if deps.Ladders != nil {
+		hs.SetLadder(deps.Ladders.Ladder)
 	}
 	if deps.Streams != nil {
 		hs.SetKnown(func(id uint64) bool {

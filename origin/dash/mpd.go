@@ -3,6 +3,7 @@ package dash
 import (
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/Eyevinn/dash-mpd/mpd"
@@ -133,8 +134,12 @@ func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
 		segs []cmaf.Segment
 	}
 	byPeriod := make([][]piece, len(in.periods))
+	shared := sharedAudio(in.tracks)
 	for ti := range in.tracks {
 		v := &in.tracks[ti]
+		if ti > 0 && shared != "" && v.kind == cmaf.Audio && v.rendition != shared {
+			continue
+		}
 		cur := -1
 		for _, sg := range v.snap.Segments {
 			p := periodOf(in, v, &sg, ti == 0)
@@ -313,4 +318,29 @@ func frameRate(f float64) mpd.FrameRateType {
 		return mpd.FrameRateType(strconv.Itoa(int(n*1000)) + "/1001")
 	}
 	return mpd.FrameRateType(strconv.Itoa(int(math.Round(f*1000))) + "/1000")
+}
+
+// sharedAudio names the rendition whose AAC audio is the stream's one
+// audio Representation: the transcoder publishes an audio-only AAC
+// rendition next to its video rungs (hwenc.AudioRendition). DASH players
+// pick video and audio independently, so the audio AdaptationSet lists it
+// alone rather than the source's Opus and a copy of the same AAC per rung
+// (DASH-IF IOP: one codec per AdaptationSet). "" when there is no such
+// rendition (no encoder: every audio track is listed, i.e. the Opus).
+func sharedAudio(tracks []view) string {
+	hasVideo := map[string]bool{}
+	for _, v := range tracks {
+		if v.kind == cmaf.Video {
+			hasVideo[v.rendition] = true
+		}
+	}
+	if len(hasVideo) == 0 {
+		return ""
+	}
+	for _, v := range tracks {
+		if v.kind == cmaf.Audio && !hasVideo[v.rendition] && strings.HasPrefix(v.snap.Info.Codec, "mp4a") && len(v.snap.Segments) > 0 {
+			return v.rendition
+		}
+	}
+	return ""
 }

@@ -174,29 +174,42 @@ func MediaPlaylist(s cmaf.Snapshot, o MediaOptions) []byte {
 
 // Variant is one video rendition of the multivariant playlist.
 type Variant struct {
-	URI        string
-	Video      cmaf.TrackInfo
-	Audio      *cmaf.TrackInfo // nil: no audio
+	URI   string
+	Video cmaf.TrackInfo
+	Audio *cmaf.TrackInfo // nil: no audio
+	// AudioURI is the media playlist of the audio rendition of group
+	// AudioGroup, named AudioName (default Name). Variants may share a
+	// group (the source and the transcoder's "aac" audio); the group is
+	// listed once, from its first variant.
 	AudioURI   string
 	AudioGroup string
+	AudioName  string
 	Name       string
 	// Bandwidth and AverageBandwidth in bit/s of video+audio.
 	Bandwidth, AverageBandwidth int
 }
 
-// Multivariant renders the multivariant playlist. Audio is a separate
-// rendition group per variant (EXT-X-MEDIA TYPE=AUDIO) because each
-// rendition carries its own audio track (the transcoder's renditions have
-// AAC, the source Opus).
+// Multivariant renders the multivariant playlist. Audio is an EXT-X-MEDIA
+// rendition group (TYPE=AUDIO): each transcoded rendition has its own
+// group with its own AAC track (cut at the same instants as its video, so
+// that DASH and HLS share the CMAF files); the source variant uses the
+// transcoder's AAC-only rendition when there is one (Apple HLS authoring
+// spec: AAC, not Opus) and its own Opus track otherwise.
 func Multivariant(vs []Variant) []byte {
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	groups := map[string]bool{}
 	for _, v := range vs {
-		if v.Audio == nil {
+		if v.Audio == nil || groups[v.AudioGroup] {
 			continue
 		}
+		groups[v.AudioGroup] = true
+		name := v.AudioName
+		if name == "" {
+			name = v.Name
+		}
 		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=\"%s\"\n",
-			v.AudioGroup, v.Name, max(v.Audio.Channels, 1), v.AudioURI)
+			v.AudioGroup, name, max(v.Audio.Channels, 1), v.AudioURI)
 	}
 	for _, v := range vs {
 		codecs := v.Video.Codec
@@ -207,6 +220,8 @@ func Multivariant(vs []Variant) []byte {
 		if fr <= 0 {
 			fr = 30
 		}
+		// Multivariant checklist: BANDWIDTH, AVERAGE-BANDWIDTH, CODECS,
+		// RESOLUTION, FRAME-RATE on every variant (§4.4.6.2).
 		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=\"%s\"", v.Bandwidth, v.AverageBandwidth, codecs)
 		if v.Video.Width > 0 {
 			fmt.Fprintf(&b, ",RESOLUTION=%dx%d", v.Video.Width, v.Video.Height)

@@ -157,3 +157,27 @@ func FuzzParseQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestMultivariantSharedAudio: the source variant takes the transcoder's
+// AAC group; a group shared by variants is listed once; rungs keep theirs.
+func TestMultivariantSharedAudio(t *testing.T) {
+	aac := cmaf.TrackInfo{Kind: cmaf.Audio, Codec: "mp4a.40.2", Channels: 2}
+	body := Multivariant([]Variant{
+		{Name: "source", URI: "source/video.m3u8", Video: cmaf.TrackInfo{Codec: "avc1.42e01f", Width: 1280, Height: 720, FrameRate: 20}, Audio: &aac, AudioURI: "aac/audio.m3u8", AudioGroup: "a-aac", AudioName: "aac", Bandwidth: 3000000, AverageBandwidth: 2000000},
+		{Name: "other", URI: "other/video.m3u8", Video: cmaf.TrackInfo{Codec: "avc1.42e01f", Width: 1280, Height: 720}, Audio: &aac, AudioURI: "aac/audio.m3u8", AudioGroup: "a-aac", AudioName: "aac", Bandwidth: 2000000, AverageBandwidth: 2000000},
+		{Name: "360p", URI: "360p/video.m3u8", Video: cmaf.TrackInfo{Codec: "avc1.42c01e", Width: 640, Height: 360}, Audio: &aac, AudioURI: "360p/audio.m3u8", AudioGroup: "a-360p", Bandwidth: 800000, AverageBandwidth: 700000},
+	})
+	var mv playlist.Multivariant
+	if err := mv.Unmarshal(body); err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	if len(mv.Variants) != 3 || len(mv.Renditions) != 2 {
+		t.Fatalf("want 3 variants, 2 audio groups:\n%s", body)
+	}
+	if r := mv.Renditions[0]; r.GroupID != "a-aac" || r.Name != "aac" || *r.URI != "aac/audio.m3u8" {
+		t.Errorf("shared group %+v", r)
+	}
+	if v := mv.Variants[0]; v.Audio != "a-aac" || v.Codecs[1] != "mp4a.40.2" || *v.FrameRate != 20 {
+		t.Errorf("source %+v", v)
+	}
+}

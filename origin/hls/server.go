@@ -10,9 +10,13 @@
 //	{rendition}/audio.m3u8        audio media playlist (EXT-X-MEDIA group)
 //	{rendition}/{kind}/{file}     init, segments, parts (origin/cmaf)
 //
-// Audio is not muxed: every rendition has its own audio group with one
-// rendition (its own audio track), so that the same CMAF tracks serve
-// DASH adaptation sets and HLS.
+// Audio is not muxed: every transcoded rendition has its own audio group
+// with one rendition (its own AAC track, cut with its video), so that the
+// same CMAF tracks serve DASH adaptation sets and HLS. The source variant's
+// audio group is the transcoder's AAC-only rendition when it exists
+// (SetAudioRendition), its own Opus track otherwise. The multivariant
+// playlist lists the renditions that have a complete segment (waiting up to
+// two segment durations for ones that are starting): see serveMaster.
 package hls
 
 import (
@@ -24,6 +28,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +37,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/origin/cmaf"
 )
 
@@ -49,7 +56,24 @@ type Server struct {
 	cache   map[plKey]*plEntry
 
 	known func(uint64) bool // nil: every id may appear
+
+	// audioRendition names the rendition that only carries AAC audio
+	// (the transcoder's); "" when none.
+	audioRendition string
+	// ladder returns a stream's transcoding ladder (nil: unknown).
+	ladder func(id uint64) []media.Rendition
 }
+
+// SetAudioRendition names the rendition that carries only the
+// transcoder's AAC audio (hwenc.AudioRendition): it is not a variant of
+// the multivariant playlist but the audio group of the renditions whose
+// own audio is not AAC (the source's Opus). Call before serving.
+func (s *Server) SetAudioRendition(name string) { s.audioRendition = name }
+
+// SetLadder installs the lookup of a stream's transcoding ladder, whose
+// bit rates are a floor for the BANDWIDTH of the transcoded renditions.
+// Call before serving.
+func (s *Server) SetLadder(f func(id uint64) []media.Rendition) { s.ladder = f }
 
 // SetKnown installs a check for stream ids that exist at all: requests for
 // other ids get 404 at once instead of waiting StartTimeout for a
@@ -178,10 +202,12 @@ func (s *Server) serveMaster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, ok := s.waitStream(r.Context(), id)
-	// Wait for the first rendition (the source) to have a segment; list
-	// the renditions that have one then (a transcoder rendition that is
-	// still starting joins the next time the playlist is loaded).
+	// Wait for the source rendition (the first one when there is no
+	// "source") to have a segment.
 	if !ok || !s.waitStart(r.Context(), func() []*cmaf.Track {
+		if rd, ok := st.Rendition(hub.Source); ok {
+			return rd.Tracks()
+		}
 		if rs := st.Renditions(); len(rs) > 0 {
 			return rs[0].Tracks()
 		}
@@ -190,34 +216,109 @@ func (s *Server) serveMaster(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "master", http.StatusNotFound, maxAge(time.Second), "no such stream")
 		return
 	}
+	// Renditions appear while the publisher ramps up (the transcoder adds
+	// a rung once the source is tall enough). hls.js loads the
+	// multivariant playlist once, so give renditions that exist but have
+	// no complete segment yet up to two segment durations to get one; the
+	// playlist then lists the renditions that are ready. A player that
+	// loaded it earlier keeps playing the levels it got (all of them stay
+	// valid: a rung, once published, keeps its size); renditions that
+	// appear later reach players on their next load of master.m3u8
+	// (max-age 1 s).
+	settle := 2 * time.Second
+	if rd, ok := st.Rendition(hub.Source); ok && rd.Video != nil {
+		settle = 2 * rd.Video.Snapshot().Info.SegmentTarget
+	}
+	s.waitReady(r.Context(), settle, func() []*cmaf.Track {
+		var ts []*cmaf.Track
+		for _, rd := range st.Renditions() {
+			ts = append(ts, rd.Tracks()...)
+		}
+		return ts
+	})
+	s.write(w, r, "master", Multivariant(s.variants(st)), maxAge(time.Second), time.Time{})
+}
+
+// variants lists the ready renditions of st as multivariant variants.
+func (s *Server) variants(st *cmaf.Stream) []Variant {
+	var ladder []media.Rendition
+	if s.ladder != nil {
+		ladder = s.ladder(st.ID)
+	}
+	// The transcoder's AAC-only rendition is the audio of every rendition
+	// whose own audio is not AAC (the source's Opus): Apple HLS authoring
+	// spec, AAC audio; Opus only when no encoder runs.
+	var aac *cmaf.Rendition
+	if s.audioRendition != "" {
+		if rd, ok := st.Rendition(s.audioRendition); ok && rd.Audio != nil && ready(rd.Tracks()) {
+			aac = rd
+		}
+	}
 	var vs []Variant
 	for _, rd := range st.Renditions() {
-		if !ready(rd.Tracks()) {
+		if rd.Name == s.audioRendition || !ready(rd.Tracks()) {
 			continue
 		}
 		v := Variant{Name: rd.Name, AudioGroup: "a-" + rd.Name}
+		audio := rd.Audio
+		if aac != nil && audio != nil && audio.Info().Codec != aac.Audio.Info().Codec {
+			audio = aac.Audio
+			v.AudioGroup, v.AudioName = "a-"+aac.Name, aac.Name
+		}
 		if rd.Video != nil {
 			v.URI = rd.Name + "/video.m3u8"
 			v.Video = rd.Video.Info()
 			v.Bandwidth, v.AverageBandwidth = bandwidth(rd.Video)
-		} else {
-			v.URI = rd.Name + "/audio.m3u8"
+			// A transcoded rung: its configured bit rate is a floor for
+			// BANDWIDTH (x264 holds it loosely) and the average until
+			// one is measured.
+			if i := slices.IndexFunc(ladder, func(l media.Rendition) bool { return l.Name == rd.Name }); i >= 0 && ladder[i].Bitrate > 0 {
+				v.Bandwidth = max(v.Bandwidth, ladder[i].Bitrate)
+				if rd.Video.Info().AvgBandwidth == 0 {
+					v.AverageBandwidth = ladder[i].Bitrate
+				}
+			}
+		} else if audio != nil {
+			v.URI = audio.Rendition() + "/audio.m3u8"
 		}
-		if rd.Audio != nil {
-			ai := rd.Audio.Info()
+		if audio != nil {
+			ai := audio.Info()
 			if rd.Video == nil {
 				v.Video = ai
 			} else {
 				v.Audio = &ai
-				v.AudioURI = rd.Name + "/audio.m3u8"
+				v.AudioURI = audio.Rendition() + "/audio.m3u8"
 			}
-			pb, ab := bandwidth(rd.Audio)
+			pb, ab := bandwidth(audio)
 			v.Bandwidth += pb
 			v.AverageBandwidth += ab
 		}
 		vs = append(vs, v)
 	}
-	s.write(w, r, "master", Multivariant(vs), maxAge(time.Second), time.Time{})
+	return vs
+}
+
+// waitReady waits up to d for every track to have a complete segment.
+func (s *Server) waitReady(ctx context.Context, d time.Duration, tracks func() []*cmaf.Track) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for {
+		var ch <-chan struct{}
+		for _, t := range tracks() {
+			if snap := t.Snapshot(); len(snap.Segments) == 0 || !snap.Segments[0].Complete {
+				ch = t.Changed()
+				break
+			}
+		}
+		if ch == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+	}
 }
 
 // ready reports whether every track has a complete segment.

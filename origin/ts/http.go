@@ -134,7 +134,7 @@ func (s *Server) serveMaster(w http.ResponseWriter, req *http.Request) {
 		}
 		if len(vs) > 0 {
 			sortVariants(vs)
-			s.writePlaylist(w, req, "master", renderMaster(vs), false)
+			s.writePlaylist(w, req, "master", renderMaster(shareAudio(vs)), false)
 			return
 		}
 		if !anyLive {

@@ -17,7 +17,48 @@ type variant struct {
 	fps        float64
 	peak, avg  int
 	hasSegment bool
+	// audio names the audio-only AAC rendition this (video-only) variant
+	// takes its audio from, as an EXT-X-MEDIA group; "" when none.
+	audio string
 }
+
+// shareAudio makes an audio-only AAC rendition (the transcoder's audio,
+// hwenc.AudioRendition) the EXT-X-MEDIA audio group of the video variants
+// that have no AAC of their own (the source: its Opus is left out of TS)
+// instead of a variant of its own. Without video variants (an audio-only
+// publisher) nothing changes.
+func shareAudio(vs []variant) []variant {
+	aac, video := -1, false
+	for i, v := range vs {
+		if v.width > 0 || strings.Contains(v.codecs, "avc1") {
+			video = true
+		} else if strings.HasPrefix(v.codecs, "mp4a") && aac < 0 {
+			aac = i
+		}
+	}
+	if aac < 0 || !video {
+		return vs
+	}
+	name := vs[aac].name
+	out := make([]variant, 0, len(vs))
+	for i, v := range vs {
+		if i == aac {
+			continue
+		}
+		if !strings.Contains(v.codecs, "mp4a") && !strings.Contains(v.codecs, "opus") {
+			v.audio = name
+			v.codecs = joinCodecs(v.codecs, vs[aac].codecs)
+			v.peak += vs[aac].peak
+			v.avg += vs[aac].avg
+		}
+		out = append(out, v)
+	}
+	// renderMaster lists this entry as the EXT-X-MEDIA group.
+	return append(out, variant{name: name, codecs: vs[aac].codecs, peak: vs[aac].peak, avg: vs[aac].avg, hasSegment: true, audio: groupMarker})
+}
+
+// groupMarker marks the audio group entry shareAudio appends.
+const groupMarker = "\x00group"
 
 // defaultBandwidth stands in before a rendition has a complete segment.
 const defaultBandwidth = 1_000_000
@@ -48,6 +89,15 @@ func renderMaster(vs []variant) string {
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n")
 	for _, v := range vs {
+		if v.audio == groupMarker {
+			// The transcoder's AAC as alternative audio (§4.4.6.1).
+			fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",DEFAULT=YES,AUTOSELECT=YES,URI=\"%s/index.m3u8\"\n", v.name, v.name, v.name)
+		}
+	}
+	for _, v := range vs {
+		if v.audio == groupMarker {
+			continue
+		}
 		peak, avg := v.peak, v.avg
 		if peak == 0 {
 			peak, avg = defaultBandwidth, defaultBandwidth
@@ -61,6 +111,9 @@ func renderMaster(vs []variant) string {
 		}
 		if v.fps > 0 {
 			fmt.Fprintf(&b, ",FRAME-RATE=%.3f", v.fps)
+		}
+		if v.audio != "" {
+			fmt.Fprintf(&b, ",AUDIO=\"%s\"", v.audio)
 		}
 		fmt.Fprintf(&b, "\n%s/index.m3u8\n", v.name)
 	}
