@@ -156,6 +156,16 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 					lat = append(lat, *st.Latency)
 				}
 			}
+			if testing.Verbose() {
+				// The playback timeline, to see where latency and stalls come from.
+				for i, st := range seen {
+					if i%2 == 0 || st.Stalls != seen[max(i-1, 0)].Stalls {
+						t.Logf("%s t=%.2f playing=%v lat=%.2f lib=%.2f target=%.2f buf=%.2f stalls=%d catchups=%d %dx%d",
+							format, st.CurrentTime, st.Playing, deref(st.Latency), deref(st.LibLatency), deref(st.TargetLatency),
+							st.Buffer, st.Stalls, st.CatchUps, st.Width, st.Height)
+					}
+				}
+			}
 			sort.Float64s(lat)
 			if len(lat) > 0 {
 				t.Logf("%s: %dx%d, first frame after %v ms, latency median %.2fs (n=%d), stalls %d",

@@ -53,11 +53,14 @@
     // playlist is too short to start at the target.
     var conf = { lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: true, maxLiveSyncPlaybackRate: 1.5 };
     if (lowLatency) {
-      // Sync at PART-HOLD-BACK (0.6 s) and re-sync beyond 2 s: hls.js only
+      // Sync 0.9 s behind the live edge (PART-HOLD-BACK 0.6 s plus room for
+      // the part being written, so that a part that is late at a resolution
+      // change does not stall playback; measured 1.05 s latency, no stall)
+      // and re-sync beyond 2 s: hls.js only
       // honours a maximum latency next to an explicit sync duration. hls.js
       // also adds 1 s to its target after every stall; one stall at a
       // reconnect would then keep it far from live for good.
-      conf.liveSyncDuration = 0.6;
+      conf.liveSyncDuration = 0.9;
       conf.liveMaxLatencyDuration = 2;
       conf.liveSyncOnStallIncrease = 0;
       conf.backBufferLength = 10;
