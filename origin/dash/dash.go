@@ -56,9 +56,10 @@ type Config struct {
 	// TimePath is the node's time endpoint used for the default
 	// UTCTimingURL. Default "/time".
 	TimePath string `yaml:"time_path"`
-	// FirstSegmentWait: an MPD asked for before the stream's first segment
-	// exists waits this long for it (a player started with the publisher
-	// gets an MPD at once). Default 3s.
+	// FirstSegmentWait: an MPD asked for before the stream is live or
+	// before its first part exists waits this long for it (a player
+	// started before the publisher gets an MPD as soon as the first part
+	// is written). Default 3s.
 	FirstSegmentWait time.Duration `yaml:"first_segment_wait"`
 }
 
@@ -106,7 +107,15 @@ type Server struct {
 	mu      sync.Mutex
 	streams map[uint64]*anchors
 	inits   map[initKey]videoInfo
+
+	known func(uint64) bool // nil: every id may appear
 }
+
+// SetKnown installs a check for stream ids that exist at all: MPD requests
+// for other ids get 404 at once; known ones that are not live yet are held
+// up to FirstSegmentWait for their publisher. Without it every id is held.
+// Call before serving.
+func (s *Server) SetKnown(f func(id uint64) bool) { s.known = f }
 
 // anchors remembers, per stream, where each Period starts, so that a
 // Period keeps its start across MPD updates after its first segment left

@@ -18,6 +18,7 @@ import (
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/mediatest"
 	"github.com/edgenode/edgenode/origin"
+	"github.com/edgenode/edgenode/origin/cmaf"
 	"github.com/edgenode/edgenode/origin/dash"
 	"github.com/edgenode/edgenode/origin/player"
 )
@@ -28,6 +29,7 @@ type env struct {
 	hub  *hub.Hub
 	url  string
 	dash *dash.Server
+	reg  *cmaf.Registry
 }
 
 // start runs the real origin (CMAF packager + media routes + /time), the
@@ -61,7 +63,7 @@ func start(t *testing.T, ocfg origin.Config, dcfg dash.Config, queue int) *env {
 		hs.Close()
 		_ = o.Close()
 	})
-	return &env{hub: h, url: hs.URL, dash: d}
+	return &env{hub: h, url: hs.URL, dash: d, reg: o.Registry()}
 }
 
 func getMPD(t *testing.T, url string) (*http.Response, *mpd.MPD, string) {

@@ -76,8 +76,16 @@ func (s *Server) snapshot(ctx context.Context, id uint64) ([]view, error) {
 	defer cancel()
 	for {
 		st, ok := s.reg.Stream(id)
-		if !ok {
+		if !ok && s.known != nil && !s.known(id) {
 			return nil, fmt.Errorf("%w: stream %d", ErrNotFound, id)
+		}
+		if !ok {
+			// A player opened before the publisher goes live (or while it
+			// reconnects, or the node restarts) is held rather than failed:
+			// dash.js gives up after a few MPD errors.
+			if st, ok = s.reg.WaitStream(ctx, id); !ok {
+				return nil, fmt.Errorf("%w: stream %d", ErrNotFound, id)
+			}
 		}
 		p := primary(st)
 		if p == nil {
