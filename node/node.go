@@ -341,7 +341,8 @@ func (e encoderSource) StreamEncoder(id uint64) (api.Encoder, bool) {
 	}
 	if ss, ok := e.m.StreamStatus(id); ok {
 		out.Live = true
-		out.Plugin, out.FellBackFrom, out.Restarts, out.LastError = ss.Plugin, ss.FellBackFrom, ss.Restarts, ss.LastError
+		out.Plugin, out.FellBackFrom, out.PID = ss.Plugin, ss.FellBackFrom, ss.PID
+		out.Restarts, out.LastError = ss.Restarts, ss.LastError
 		if ss.Renditions != nil {
 			out.Renditions = ss.Renditions
 		}

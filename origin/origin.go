@@ -138,6 +138,7 @@ type Origin struct {
 	streams prometheus.Gauge
 
 	mu      sync.Mutex
+	clocks  map[uint64]*streamClock // by stream id, while a packager runs
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -237,6 +238,40 @@ func (o *Origin) Close() error {
 	return nil
 }
 
+// streamClock is a stream's segment clock and how many packagers use it.
+type streamClock struct {
+	c    *cmaf.SegmentClock
+	refs int
+}
+
+// clock returns the segment clock of stream id, shared by the packagers of
+// all its renditions so that their segments line up (cmaf.SegmentClock);
+// release it when done.
+func (o *Origin) clock(id uint64) *cmaf.SegmentClock {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.clocks == nil {
+		o.clocks = map[uint64]*streamClock{}
+	}
+	sc := o.clocks[id]
+	if sc == nil {
+		sc = &streamClock{c: cmaf.NewSegmentClock()}
+		o.clocks[id] = sc
+	}
+	sc.refs++
+	return sc.c
+}
+
+func (o *Origin) releaseClock(id uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if sc := o.clocks[id]; sc != nil {
+		if sc.refs--; sc.refs <= 0 {
+			delete(o.clocks, id)
+		}
+	}
+}
+
 // run feeds one subscription into one packager until the stream ended and
 // lingered, or the origin closes.
 func (o *Origin) run(key hub.Key, sub *hub.Subscription) {
@@ -246,6 +281,8 @@ func (o *Origin) run(key hub.Key, sub *hub.Subscription) {
 	defer o.streams.Dec()
 	log := o.log.With("stream", key.Stream, "rendition", key.Rendition)
 	p := cmaf.NewPackager(o.cfg.Config, key, o.reg, o.deps.State, log)
+	p.SetClock(o.clock(key.Stream))
+	defer o.releaseClock(key.Stream)
 	defer p.Remove()
 
 	const (

@@ -29,8 +29,10 @@ type Encoder struct {
 	// fallback (see FellBackFrom).
 	Plugin       string `json:"plugin"`
 	FellBackFrom string `json:"fell_back_from,omitempty"`
-	Restarts     int    `json:"restarts"`
-	LastError    string `json:"last_error,omitempty"`
+	// PID of the plugin process encoding this stream (0 when none).
+	PID       int    `json:"pid,omitempty"`
+	Restarts  int    `json:"restarts"`
+	LastError string `json:"last_error,omitempty"`
 	// Live is true while the stream is being transcoded.
 	Live bool `json:"live"`
 	// Ladder is the ladder the stream uses (its override or the node

@@ -67,6 +67,10 @@ type Packager struct {
 	// ended.
 	lastEnd     time.Duration
 	lastEndWall time.Time
+	// clock: the stream's segment clock (clock.go); nil: own numbering.
+	// clockSkips counts keyframes skipped waiting for its next boundary.
+	clock      *SegmentClock
+	clockSkips int
 }
 
 // NewPackager returns a packager for key that publishes into reg. state
@@ -531,6 +535,17 @@ func (w *writer) add(au *media.AccessUnit) error {
 	if w.hasLast && dts <= w.lastDTS {
 		dts = w.lastDTS + 1
 	}
+	if c := w.p.clock; c != nil && w.t.kind == Video && w.p.leader == w && w.pending == nil && w.seg == nil {
+		// clock.go: a late rendition starts at the stream's next boundary
+		// (a few keyframes at most: timelines that do not match start
+		// anyway).
+		if !c.startAt(dts) && w.p.clockSkips < maxClockSkips {
+			w.p.clockSkips++
+			w.waitKey = true
+			return nil
+		}
+		w.p.clockSkips = 0
+	}
 	pts := au.PTS + w.offset
 	s := &sample{dts: dts, ptsOff: int32(pts - int64(dts)), key: key, data: data, wall: au.Time}
 	if s.ptsOff < 0 {
@@ -566,8 +581,15 @@ func (w *writer) leaderAdd(s *sample) error {
 	// CMAF §7.3.2.2 / DASH: a segment starts at a random-access sample; an
 	// SPS change or a new session forces one. The duration check allows
 	// 10 % of jitter so that a 1 s keyframe interval gives 1 s segments.
-	if s.key && w.seg != nil && (w.newInit || w.disc ||
-		w.dur(w.seg.Ticks+w.partTk) >= cfg.SegmentDuration*9/10) {
+	cut := s.key && w.seg != nil && (w.newInit || w.disc ||
+		w.dur(w.seg.Ticks+w.partTk) >= cfg.SegmentDuration*9/10)
+	if c := w.p.clock; c != nil && w.t.kind == Video && s.key && w.seg != nil {
+		// clock.go: cut where the stream's renditions cut.
+		// Forced: a new init or discontinuity, or a segment grown past
+		// twice the target (timelines that do not match).
+		cut = c.decide(s.dts, cut, w.newInit || w.disc || w.dur(w.seg.Ticks+w.partTk) >= 2*cfg.SegmentDuration, w.p.num.NextMSN)
+	}
+	if cut {
 		at := w.dur(s.dts)
 		disc := w.newInit || w.disc
 		if err := w.closePart(); err != nil {
@@ -647,6 +669,13 @@ func (w *writer) push(s *sample, dur uint64) error {
 		}
 		var msn uint64
 		if w.p.leader == w {
+			if c := w.p.clock; c != nil && w.t.kind == Video {
+				// clock.go: the stream's MSN for this instant; jump to it
+				// only before the track's first segment (no gaps).
+				if m := c.open(s.dts, w.p.num.NextMSN); m > w.p.num.NextMSN && len(w.t.segs) == 0 {
+					w.p.num.NextMSN = m
+				}
+			}
 			msn = w.p.openSegment(w.dur(s.dts), s.wall)
 		} else {
 			msn = w.p.num.NextMSN - 1

@@ -1,0 +1,451 @@
+package node_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+
+	"github.com/edgenode/edgenode/hwenc"
+	"github.com/edgenode/edgenode/internal/browsertest"
+	"github.com/edgenode/edgenode/internal/media"
+	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/origin/player/playertest"
+)
+
+// buildPlugins builds the real encoder plugins (x264, vaapi, nvenc) into a
+// temporary plugin_dir, as `make build` does into bin/plugins.
+func buildPlugins(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", dir+"/",
+		"github.com/edgenode/edgenode/plugins/x264",
+		"github.com/edgenode/edgenode/plugins/vaapi",
+		"github.com/edgenode/edgenode/plugins/nvenc")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building plugins: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// encoderView is the "encoder" object of GET /streaming/streams/{id}.
+type encoderView struct {
+	Mode       string            `json:"mode"`
+	Chosen     string            `json:"chosen"`
+	Why        string            `json:"why"`
+	Plugin     string            `json:"plugin"`
+	Live       bool              `json:"live"`
+	PID        int               `json:"pid"`
+	Restarts   int               `json:"restarts"`
+	Ladder     []media.Rendition `json:"ladder"`
+	Renditions []media.Rendition `json:"renditions"`
+	Plugins    []struct {
+		Name      string `json:"name"`
+		Available bool   `json:"available"`
+		Hardware  bool   `json:"hardware"`
+		Reason    string `json:"reason"`
+	} `json:"plugins"`
+}
+
+func streamEncoder(t *testing.T, n *node.Node, token string, id uint64) *encoderView {
+	t.Helper()
+	req, _ := http.NewRequest("GET", n.Info().APIURL+"/streaming/streams/"+strconv.FormatUint(id, 10), nil)
+	req.Header.Set("Authorization", "APIKey "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("get stream: %d %s", resp.StatusCode, body)
+	}
+	var v struct {
+		Encoder *encoderView `json:"encoder"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Encoder == nil {
+		t.Fatalf("no encoder object in %s", body)
+	}
+	return v.Encoder
+}
+
+func fetch(t *testing.T, url string) []byte {
+	t.Helper()
+	c := &http.Client{Timeout: 15 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return b
+}
+
+// mediaSeg is one complete segment of a media playlist.
+type mediaSeg struct {
+	msn      uint64
+	uri, map_ string
+	extinf   float64
+}
+
+// parseMedia reads the complete segments of an LL-HLS media playlist
+// (EXT-X-MAP may change between segments, which gohlslib does not keep).
+func parseMedia(t *testing.T, body []byte) map[uint64]mediaSeg {
+	t.Helper()
+	out := map[uint64]mediaSeg{}
+	var msn uint64
+	var curMap string
+	var inf float64
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	for sc.Scan() {
+		l := sc.Text()
+		switch {
+		case strings.HasPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"):
+			n, err := strconv.ParseUint(strings.TrimPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"), 10, 64)
+			if err != nil {
+				t.Fatalf("%q: %v", l, err)
+			}
+			msn = n
+		case strings.HasPrefix(l, "#EXT-X-MAP:URI=\""):
+			curMap = strings.TrimSuffix(strings.TrimPrefix(l, "#EXT-X-MAP:URI=\""), "\"")
+		case strings.HasPrefix(l, "#EXTINF:"):
+			v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(l, "#EXTINF:"), ","), 64)
+			if err != nil {
+				t.Fatalf("%q: %v", l, err)
+			}
+			inf = v
+		case strings.HasPrefix(l, "#EXT-X-SKIP"):
+			t.Fatalf("unexpected delta playlist")
+		case l != "" && !strings.HasPrefix(l, "#"):
+			out[msn] = mediaSeg{msn: msn, uri: l, map_: curMap, extinf: inf}
+			msn++
+		}
+	}
+	return out
+}
+
+// segmentTime fetches a CMAF segment and its init and returns the tfdt of
+// its first fragment and its summed sample durations, in seconds.
+func segmentTime(t *testing.T, base string, s mediaSeg) (tfdt, dur float64) {
+	t.Helper()
+	var in fmp4.Init
+	if err := in.Unmarshal(bytes.NewReader(fetch(t, base+s.map_))); err != nil {
+		t.Fatalf("init %s: %v", s.map_, err)
+	}
+	ts := float64(in.Tracks[0].TimeScale)
+	b := fetch(t, base+s.uri)
+	// Skip styp: fmp4.Parts reads moof/mdat pairs.
+	if len(b) > 8 && string(b[4:8]) == "styp" {
+		b = b[binary.BigEndian.Uint32(b[:4]):]
+	}
+	var ps fmp4.Parts
+	if err := ps.Unmarshal(b); err != nil {
+		t.Fatalf("segment %s: %v", s.uri, err)
+	}
+	if len(ps) == 0 || len(ps[0].Tracks) == 0 {
+		t.Fatalf("segment %s: no fragment", s.uri)
+	}
+	var ticks uint64
+	for _, p := range ps {
+		for _, tr := range p.Tracks {
+			for _, smp := range tr.Samples {
+				ticks += uint64(smp.Duration)
+			}
+		}
+	}
+	return float64(ps[0].Tracks[0].BaseTime) / ts, float64(ticks) / ts
+}
+
+// TestTranscodedLadderEndToEnd is issue 6 as a viewer sees it: Chromium
+// publishes, the node (no GPU here) chooses x264 and says why vaapi and
+// nvenc are unavailable, the multivariant playlist and the MPD list the
+// source and the transcoded rungs with AAC audio, segments of every
+// rendition line up (same MSN = same tfdt and duration), hls.js plays
+// every level with forced switches, and a kill -9 of the plugin does not
+// stop the source level.
+func TestTranscodedLadderEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end browser test")
+	}
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not installed (the x264 plugin drives it; `scripts/deps.sh test` installs it)")
+	}
+	if browsertest.ExecPath() == "" {
+		t.Skip("Chromium not installed (`scripts/deps.sh test` installs it)")
+	}
+	dir := buildPlugins(t)
+	n, token := startFullNode(t, hwenc.Config{PluginDir: dir})
+	s := createStream(t, n, token, "ladder")
+
+	// 2. No GPU: x264 chosen, the hardware plugins unavailable with a reason.
+	enc := streamEncoder(t, n, token, s.ID)
+	if enc.Chosen != hwenc.ModeX264 || enc.Why == "" || enc.Live {
+		t.Errorf("before publishing: chosen %q why %q live %v", enc.Chosen, enc.Why, enc.Live)
+	}
+	seen := map[string]bool{}
+	for _, p := range enc.Plugins {
+		seen[p.Name] = true
+		switch p.Name {
+		case "vaapi", "nvenc":
+			if p.Available || p.Reason == "" || !p.Hardware {
+				t.Errorf("plugin %s: available %v hardware %v reason %q", p.Name, p.Available, p.Hardware, p.Reason)
+			}
+		case "x264":
+			if !p.Available {
+				t.Errorf("x264 unavailable: %s", p.Reason)
+			}
+		}
+	}
+	if !seen["vaapi"] || !seen["nvenc"] || !seen["x264"] {
+		t.Errorf("plugins listed: %v", seen)
+	}
+	t.Logf("encoder: chosen %s (%s)", enc.Chosen, enc.Why)
+
+	b := browsertest.Start(t, browsertest.Options{FakeCameraFPS: 30, Lifetime: 5 * time.Minute})
+	goLive(t, b.Tab(t), s.GoLiveURL)
+
+	// A player that loads master.m3u8 at once gets what exists then.
+	early := fetch(t, s.HLSCMAFURL)
+	t.Logf("early master:\n%s", early)
+
+	// 1. The ladder appears as Chromium ramps up to 720p: wait until the
+	// multivariant playlist lists the source and every rung of the
+	// default ladder.
+	ladder := hwenc.DefaultLadder()
+	rungs := map[string]media.Rendition{}
+	for _, r := range ladder {
+		if r.Name != "source" {
+			rungs[r.Name] = r
+		}
+	}
+	base := strings.TrimSuffix(s.HLSCMAFURL, "master.m3u8")
+	var mv playlist.Multivariant
+	var master []byte
+	waitFor(t, 90*time.Second, "every rung in master.m3u8", func() bool {
+		master = fetch(t, s.HLSCMAFURL)
+		mv = playlist.Multivariant{}
+		if err := mv.Unmarshal(master); err != nil {
+			t.Fatalf("master: %v\n%s", err, master)
+		}
+		return len(mv.Variants) == 1+len(rungs)
+	})
+	t.Logf("master:\n%s", master)
+	groups := map[string]*playlist.MultivariantRendition{}
+	for _, r := range mv.Renditions {
+		groups[r.GroupID] = r
+	}
+	for _, v := range mv.Variants {
+		name, _, _ := strings.Cut(v.URI, "/")
+		if name == hwenc.AudioRendition {
+			t.Errorf("the AAC rendition is listed as a variant: %s", v.URI)
+		}
+		if v.Bandwidth <= 0 || v.AverageBandwidth == nil || *v.AverageBandwidth <= 0 || v.Resolution == "" || v.FrameRate == nil || *v.FrameRate <= 0 {
+			t.Errorf("%s: BANDWIDTH %d AVERAGE-BANDWIDTH %v RESOLUTION %q FRAME-RATE %v", v.URI, v.Bandwidth, v.AverageBandwidth, v.Resolution, v.FrameRate)
+		}
+		if len(v.Codecs) != 2 || !strings.HasPrefix(v.Codecs[0], "avc1.") || v.Codecs[1] != "mp4a.40.2" {
+			t.Errorf("%s: CODECS %v, want avc1 + mp4a.40.2", v.URI, v.Codecs)
+		}
+		g := groups[v.Audio]
+		if g == nil || g.URI == nil {
+			t.Errorf("%s: audio group %q not listed", v.URI, v.Audio)
+			continue
+		}
+		if r, ok := rungs[name]; ok {
+			if want := fmt.Sprintf("%dx%d", r.Width, r.Height); v.Resolution != want {
+				t.Errorf("%s: RESOLUTION %s, want %s", name, v.Resolution, want)
+			}
+			if v.Bandwidth < r.Bitrate {
+				t.Errorf("%s: BANDWIDTH %d below the ladder's %d", name, v.Bandwidth, r.Bitrate)
+			}
+		} else if name == "source" {
+			if *g.URI != hwenc.AudioRendition+"/audio.m3u8" {
+				t.Errorf("source audio %s, want the AAC rendition", *g.URI)
+			}
+			if v.Resolution != "1280x720" {
+				t.Logf("source at %s", v.Resolution)
+			}
+		} else {
+			t.Errorf("unexpected variant %s", v.URI)
+		}
+	}
+
+	// The MPD: video of every rendition, AAC audio only.
+	mpd := string(fetch(t, s.DASHURL))
+	for _, r := range ladder {
+		if !strings.Contains(mpd, `id="`+r.Name+`-video"`) {
+			t.Errorf("MPD has no %s video Representation", r.Name)
+		}
+	}
+	if !strings.Contains(mpd, `codecs="mp4a.40.2"`) || strings.Contains(mpd, `codecs="opus"`) {
+		t.Errorf("MPD audio should be AAC only:\n%s", mpd)
+	}
+
+	// Segment alignment: the same MSN is the same media time in every
+	// rendition, also for rungs that started seconds after the source.
+	names := []string{"source"}
+	for name := range rungs {
+		names = append(names, name)
+	}
+	pls := map[string]map[uint64]mediaSeg{}
+	waitFor(t, 30*time.Second, "4 complete segments in every rendition", func() bool {
+		for _, name := range names {
+			pls[name] = parseMedia(t, fetch(t, base+name+"/video.m3u8"))
+			if len(pls[name]) < 4 {
+				return false
+			}
+		}
+		return true
+	})
+	var common []uint64
+	for msn := range pls["source"] {
+		all := true
+		for _, name := range names[1:] {
+			if _, ok := pls[name][msn]; !ok {
+				all = false
+			}
+		}
+		if all {
+			common = append(common, msn)
+		}
+	}
+	if len(common) < 2 {
+		for _, name := range names {
+			t.Logf("%s: %d segments", name, len(pls[name]))
+		}
+		t.Fatalf("renditions share %d segment numbers, want ≥ 2", len(common))
+	}
+	for _, msn := range common {
+		ref := pls["source"][msn]
+		rt, rd := segmentTime(t, base+"source/", ref)
+		for _, name := range names[1:] {
+			sg := pls[name][msn]
+			tt, d := segmentTime(t, base+name+"/", sg)
+			// Same source timestamps: tfdt equal to the tick; duration
+			// within one 30 fps frame.
+			if math.Abs(tt-rt) > 0.001 || math.Abs(d-rd) > 0.034 || math.Abs(sg.extinf-ref.extinf) > 0.034 {
+				t.Errorf("msn %d: %s tfdt %.3fs dur %.3fs (EXTINF %.3f), source tfdt %.3fs dur %.3fs (EXTINF %.3f)",
+					msn, name, tt, d, sg.extinf, rt, rd, ref.extinf)
+			}
+		}
+	}
+	t.Logf("%d segment numbers checked across %v", len(common), names)
+
+	// hls.js plays every level, forced switches included, without a stall.
+	tab := b.Tab(t)
+	if err := playertest.Open(tab, s.PlayerURL+"?format=ll-hls"); err != nil {
+		t.Fatal(err)
+	}
+	if last, _, err := playertest.WaitPlaying(tab, 4*time.Second, 60*time.Second); err != nil {
+		t.Fatalf("hls.js did not play: %+v", last)
+	}
+	nLevels, err := playertest.Eval[int](tab, `window.edgenodeLib.levels.length`)
+	if err != nil || nLevels != len(mv.Variants) {
+		t.Fatalf("hls.js sees %d levels (%v), master has %d", nLevels, err, len(mv.Variants))
+	}
+	playLevel := func(i int, how string) {
+		t.Helper()
+		before, err := playertest.Read(tab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := playertest.Eval[int](tab, fmt.Sprintf(`window.edgenodeLib.%s = %d; 0`, how, i)); err != nil {
+			t.Fatal(err)
+		}
+		wantH, err := playertest.Eval[int](tab, fmt.Sprintf(`window.edgenodeLib.levels[%d].height`, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st playertest.Status
+		waitFor(t, 30*time.Second, fmt.Sprintf("level %d (%dp) playing 3 s", i, wantH), func() bool {
+			st, err = playertest.Read(tab)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur, _ := playertest.Eval[int](tab, `window.edgenodeLib.currentLevel`)
+			return cur == i && st.Height == wantH && st.CurrentTime > before.CurrentTime+3
+		})
+		if st.Stalls != before.Stalls || len(st.Errors) > 0 {
+			t.Errorf("level %d via %s: stalls %d → %d, errors %v", i, how, before.Stalls, st.Stalls, st.Errors)
+		}
+		t.Logf("level %d (%dx%d) via %s: t=%.1f stalls %d", i, st.Width, st.Height, how, st.CurrentTime, st.Stalls)
+	}
+	for i := nLevels - 1; i >= 0; i-- {
+		how := "currentLevel"
+		if i%2 == 1 {
+			how = "nextLevel"
+		}
+		playLevel(i, how)
+	}
+
+	// 3. kill -9 the plugin: the source level plays on, the rungs return.
+	enc = streamEncoder(t, n, token, s.ID)
+	if !enc.Live || enc.Plugin != hwenc.ModeX264 || enc.PID <= 0 || len(enc.Renditions) != len(rungs) {
+		t.Fatalf("live encoder: %+v", enc)
+	}
+	srcLevel := -1
+	for i, v := range mv.Variants {
+		if strings.HasPrefix(v.URI, "source/") {
+			srcLevel = i
+		}
+	}
+	if _, err := playertest.Eval[int](tab, fmt.Sprintf(`window.edgenodeLib.currentLevel = %d; 0`, srcLevel)); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := playertest.Read(tab)
+	if err := syscall.Kill(enc.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	oldPID := enc.PID
+	waitFor(t, 30*time.Second, "plugin restarted", func() bool {
+		e := streamEncoder(t, n, token, s.ID)
+		return e.PID > 0 && e.PID != oldPID && e.Restarts > enc.Restarts
+	})
+	waitFor(t, 30*time.Second, "source level playing 5 s after the kill", func() bool {
+		st, err := playertest.Read(tab)
+		return err == nil && st.CurrentTime > before.CurrentTime+5
+	})
+	after, _ := playertest.Read(tab)
+	if after.Stalls != before.Stalls || len(after.Errors) > 0 {
+		t.Errorf("source level after kill -9: stalls %d → %d, errors %v", before.Stalls, after.Stalls, after.Errors)
+	}
+	// The rungs' playlists advance again.
+	for name := range rungs {
+		pl := parseMedia(t, fetch(t, base+name+"/video.m3u8"))
+		var last uint64
+		for msn := range pl {
+			last = max(last, msn)
+		}
+		waitFor(t, 20*time.Second, name+" advancing after the restart", func() bool {
+			for msn := range parseMedia(t, fetch(t, base+name+"/video.m3u8")) {
+				if msn > last {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}

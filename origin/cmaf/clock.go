@@ -1,0 +1,120 @@
+package cmaf
+
+import (
+	"slices"
+	"sync"
+)
+
+// SegmentClock is a stream-level segment clock shared by the packagers of
+// every rendition of one stream, so that segment boundaries, tfdt and
+// segment numbers (MSN, DASH $Number$) line up across ABR renditions
+// (CMAF: fragment boundaries aligned across the renditions of a switching
+// set), also for a rendition that starts later (the transcoder adds rungs
+// while the publisher ramps up) — instead of each rendition numbering its
+// own segments from 1.
+//
+// The clock is keyed by the output decode time (ticks of the 90 kHz video
+// timescale) of the keyframe that starts a segment: the transcoder keeps
+// the source's timestamps and forces its keyframes exactly where the
+// source has them, so the same instant is a keyframe in every rendition.
+// The first video rendition to reach a keyframe decides (by the usual
+// duration rule) whether a segment starts there and with which MSN; the
+// others follow: they cut exactly there and nowhere else, and a rendition
+// that starts late begins at the next boundary, taking its MSN.
+//
+// Audio-only renditions do not take part (their segments need not line up
+// with video ones: players align audio by time).
+type SegmentClock struct {
+	mu     sync.Mutex
+	bounds map[uint64]uint64 // boundary dts → MSN
+	order  []uint64          // boundaries, ascending
+	// passed is the latest keyframe any rendition decided on.
+	passed uint64
+	seen   bool
+}
+
+// NewSegmentClock returns an empty clock for one stream.
+func NewSegmentClock() *SegmentClock {
+	return &SegmentClock{bounds: map[uint64]uint64{}}
+}
+
+// maxClockSkips is how many keyframes a starting rendition skips waiting
+// for the clock's next boundary.
+const maxClockSkips = 3
+
+// clockKeep is how many boundaries the clock remembers: far more than any
+// lag between renditions (a window of segments).
+const clockKeep = 256
+
+// SetClock makes p follow the stream's segment clock c (nil: p cuts and
+// numbers on its own). Call before the first StartSession.
+func (p *Packager) SetClock(c *SegmentClock) { p.clock = c }
+
+// decide reports whether a video leader at keyframe dts cuts a segment
+// there: always at a boundary of the clock; never at a keyframe another
+// rendition already passed without one (unless forced: new init,
+// discontinuity, overlong segment); otherwise as the caller wants (it is
+// the first here), recording the boundary with msn, the number its next
+// segment gets.
+func (c *SegmentClock) decide(dts uint64, want, forced bool, msn uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.bounds[dts]; ok {
+		return true
+	}
+	if c.seen && dts <= c.passed {
+		return forced
+	}
+	c.seen, c.passed = true, dts
+	if want || forced {
+		c.addLocked(dts, msn)
+	}
+	return want || forced
+}
+
+// open is called when a video leader opens a segment at dts whose MSN
+// would be msn. At a boundary it returns the clock's MSN; at a keyframe no
+// rendition reached yet it records a boundary (a session's first segment).
+func (c *SegmentClock) open(dts, msn uint64) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.bounds[dts]; ok {
+		return m
+	}
+	if !c.seen || dts > c.passed {
+		c.seen, c.passed = true, dts
+		c.addLocked(dts, msn)
+		return c.bounds[dts]
+	}
+	return msn
+}
+
+// startAt reports whether a rendition whose first keyframe of a session is
+// at dts may start there: at a boundary, or ahead of every rendition (it
+// is the first to get there). false means "wait for the next keyframe".
+func (c *SegmentClock) startAt(dts uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.bounds[dts]; ok {
+		return true
+	}
+	return !c.seen || dts > c.passed
+}
+
+// addLocked records a boundary; MSNs never go below the previous
+// boundary's + 1.
+func (c *SegmentClock) addLocked(dts, msn uint64) {
+	if n := len(c.order); n > 0 {
+		if prev := c.bounds[c.order[n-1]]; msn <= prev {
+			msn = prev + 1
+		}
+	}
+	c.bounds[dts] = msn
+	c.order = append(c.order, dts) // dts is past every keyframe decided
+	if len(c.order) > clockKeep {
+		for _, old := range c.order[:len(c.order)-clockKeep] {
+			delete(c.bounds, old)
+		}
+		c.order = slices.Delete(c.order, 0, len(c.order)-clockKeep)
+	}
+}

@@ -1,0 +1,91 @@
+package cmaf
+
+import (
+	"testing"
+	"time"
+
+	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/mediatest"
+)
+
+// TestSegmentClockAlignsLateRendition: a rendition that joins seconds
+// after the source, at a keyframe that is not a segment boundary, starts
+// at the source's next boundary with the source's MSN, and from then on
+// every segment has the same MSN, tfdt and duration as the source's.
+// Without the clock it would start at that keyframe as MSN 1.
+func TestSegmentClockAlignsLateRendition(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{
+		GOP: 500 * time.Millisecond, NoAudio: true,
+		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 8 * time.Second}},
+	})
+	reg := NewRegistry()
+	cfg := Config{SegmentDuration: time.Second}.WithDefaults()
+	clock := NewSegmentClock()
+	src := NewPackager(cfg, hub.Key{Stream: 3, Rendition: hub.Source}, reg, nil, nil)
+	src.SetClock(clock)
+	rung := NewPackager(cfg, hub.Key{Stream: 3, Rendition: "180p"}, reg, nil, nil)
+	rung.SetClock(clock)
+
+	start := time.Now()
+	sess := func(p *Packager) {
+		if err := p.StartSession(&hub.Session{ID: "s", Tracks: st.Tracks, Started: start}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sess(src)
+	sess(rung)
+	// The rung joins at 2.5 s (a keyframe between two 1 s boundaries) and
+	// runs a little behind the source, as a transcoder does.
+	const lag = 10
+	n := len(st.Samples)
+	for i := 0; i < n+lag; i++ {
+		if i < n {
+			s := st.Samples[i]
+			au := *s.AU
+			au.Time = start.Add(au.Duration(au.PTS))
+			if err := src.WriteAU(s.Track, &au, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i < lag {
+			continue
+		}
+		r := st.Samples[i-lag]
+		rau := *r.AU
+		if rau.Duration(rau.PTS) < 2500*time.Millisecond {
+			continue
+		}
+		rau.Time = start.Add(rau.Duration(rau.PTS))
+		if err := rung.WriteAU(r.Track, &rau, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.EndSession()
+	rung.EndSession()
+
+	s3, _ := reg.Stream(3)
+	sr, _ := s3.Rendition(hub.Source)
+	rr, _ := s3.Rendition("180p")
+	ss, rs := sr.Video.Snapshot(), rr.Video.Snapshot()
+	if len(rs.Segments) < 3 {
+		t.Fatalf("rung has %d segments", len(rs.Segments))
+	}
+	byMSN := map[uint64]Segment{}
+	for _, sg := range ss.Segments {
+		byMSN[sg.MSN] = sg
+	}
+	first := rs.Segments[0]
+	if first.MSN == 1 || first.BaseTime != 3*90000 {
+		t.Errorf("rung starts with MSN %d at %d ticks, want the source's MSN at 3 s (270000)", first.MSN, first.BaseTime)
+	}
+	for _, sg := range rs.Segments {
+		ref, ok := byMSN[sg.MSN]
+		if !ok {
+			t.Errorf("rung MSN %d not in the source", sg.MSN)
+			continue
+		}
+		if ref.BaseTime != sg.BaseTime || (sg.Complete && ref.Ticks != sg.Ticks) {
+			t.Errorf("MSN %d: rung tfdt %d dur %d, source tfdt %d dur %d", sg.MSN, sg.BaseTime, sg.Ticks, ref.BaseTime, ref.Ticks)
+		}
+	}
+}
