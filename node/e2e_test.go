@@ -252,6 +252,27 @@ func startMeasure(t *testing.T, b *browsertest.Browser, n *node.Node, token, nam
 			t.Fatal(err)
 		}
 		out[f] = time.Duration((startedAt + *last.FirstFrameMs - liveAt) * float64(time.Millisecond))
+		t.Logf("%s: page opened %.0f ms before live; %v; errors %v", f, liveAt-startedAt, last.Marks, last.Errors)
+	}
+	if testing.Verbose() {
+		// Where the time goes: the first sample's arrival at the node
+		// (PROGRAM-DATE-TIME of the first segment) and that segment's length.
+		if res, err := http.Get(strings.TrimSuffix(s.HLSCMAFURL, "master.m3u8") + "source/video.m3u8"); err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			var pdt, extinf string
+			for _, l := range strings.Split(string(body), "\n") {
+				if v, ok := strings.CutPrefix(l, "#EXT-X-PROGRAM-DATE-TIME:"); ok && pdt == "" {
+					pdt = v
+				}
+				if v, ok := strings.CutPrefix(l, "#EXTINF:"); ok && extinf == "" {
+					extinf = v
+				}
+			}
+			if at, err := time.Parse(time.RFC3339Nano, pdt); err == nil {
+				t.Logf("first sample at the node %v after live; first segment %ss", at.Sub(time.UnixMilli(int64(liveAt))), extinf)
+			}
+		}
 	}
 	for _, tab := range tabs {
 		_ = chromedp.Do(tab, chromedp.Navigate("about:blank"))

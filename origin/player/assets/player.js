@@ -13,7 +13,8 @@
   var st = window.edgenode = {
     stream: cfg.stream, format: '', url: '', lib: '', currentTime: 0, latency: null,
     libLatency: null, targetLatency: null, buffer: 0, stalls: 0, playing: false,
-    width: 0, height: 0, errors: [], clockOffsetMs: 0, startedAt: 0, firstFrameMs: null, catchUps: 0
+    width: 0, height: 0, errors: [], clockOffsetMs: 0, startedAt: 0, firstFrameMs: null, catchUps: 0,
+    marks: []
   };
   var current = null; // {destroy(), latency(), libLatency(), target(), catchUp()}
   var CATCH_UP_S = 1.0; // s behind the target latency before jumping forward
@@ -36,6 +37,18 @@
       var server = Date.parse(txt.trim());
       if (!isNaN(server)) { st.clockOffsetMs = server - (t0 + t1) / 2; }
     }).catch(function () { /* no time endpoint: assume synchronised clocks */ });
+  }
+
+  // mark notes when a start-up step first happened (ms after the format
+  // was selected): window.edgenode.marks.
+  function mark(name) { st.marks.push(name + '@' + (Date.now() - st.startedAt)); }
+
+  // retryLater runs f after a second unless another format was selected
+  // meanwhile.
+  var generation = 0;
+  function retryLater(f) {
+    var g = generation;
+    setTimeout(function () { if (g === generation && current) { f(); } }, 1000);
   }
 
   function bufferAhead() {
@@ -73,9 +86,22 @@
     hls.on(Hls.Events.ERROR, function (ev, data) {
       if (data.fatal) {
         err('hls.js fatal ' + data.type + ': ' + data.details);
-        if (data.type === Hls.ErrorTypes.NETWORK_ERROR) { hls.startLoad(); }
+        mark('fatal ' + data.details);
+        if (data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR ||
+            data.details === Hls.ErrorDetails.MANIFEST_LOAD_TIMEOUT ||
+            data.details === Hls.ErrorDetails.MANIFEST_PARSING_ERROR) {
+          // The stream is not live (yet): the node holds the request a
+          // few seconds, then answers 404. Keep asking, so that a page
+          // opened before the publisher goes live starts by itself.
+          retryLater(function () { hls.loadSource(url); });
+        } else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) { hls.startLoad(); }
         else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) { hls.recoverMediaError(); }
       }
+    });
+    // First occurrence of each loading step, for start-up diagnostics.
+    [Hls.Events.MANIFEST_LOADED, Hls.Events.LEVEL_LOADED, Hls.Events.FRAG_LOADED,
+      Hls.Events.FRAG_BUFFERED, Hls.Events.LEVEL_UPDATED].forEach(function (name) {
+      hls.once(name, function () { mark(name); });
     });
     hls.loadSource(url);
     hls.attachMedia(video);
@@ -128,6 +154,11 @@
     p.on(dashjs.MediaPlayer.events.ERROR, function (e) {
       var m = e && e.error ? (e.error.message || e.error.code) : e;
       err('dash.js: ' + m);
+      mark('error ' + (e && e.error ? e.error.code : ''));
+      // 11 MANIFEST_LOADER_LOADING_FAILURE, 25 DOWNLOAD_ERROR_ID_MANIFEST
+      // (dash.js 5): the stream is not live (yet), see startHls: keep asking.
+      var code = e && e.error ? e.error.code : 0;
+      if (code === 11 || code === 25) { retryLater(function () { p.attachSource(url); }); }
     });
     p.initialize(video, url, true);
     window.edgenodeLib = p; // for diagnostics from the console or a test
@@ -143,12 +174,13 @@
 
   function select(format) {
     if (!cfg.urls[format]) { format = cfg.defaultFormat; }
+    generation++;
     if (current) { current.destroy(); current = null; }
     video.removeAttribute('src');
     video.load();
     st.format = format; st.url = abs(cfg.urls[format]); st.stalls = 0; st.playing = false;
     st.latency = null; st.libLatency = null; st.startedAt = Date.now(); st.firstFrameMs = null;
-    st.errors = [];
+    st.errors = []; st.marks = [];
     var buttons = document.querySelectorAll('#formats button');
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].setAttribute('aria-pressed', String(buttons[i].dataset.format === format));
@@ -163,7 +195,7 @@
   }
 
   video.addEventListener('playing', function () {
-    if (!st.playing && st.firstFrameMs === null) { st.firstFrameMs = Date.now() - st.startedAt; }
+    if (!st.playing && st.firstFrameMs === null) { st.firstFrameMs = Date.now() - st.startedAt; mark('playing'); }
     st.playing = true;
     $('s-state').textContent = 'playing';
   });

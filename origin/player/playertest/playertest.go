@@ -37,6 +37,8 @@ type Status struct {
 	FirstFrameMs  *float64 `json:"firstFrameMs"`
 	// CatchUps counts jumps forward to the target latency.
 	CatchUps int `json:"catchUps"`
+	// Marks are start-up steps, "name@ms" after the format was selected.
+	Marks []string `json:"marks"`
 }
 
 // ChromiumPath returns the browser binary, or "" when none is installed.
