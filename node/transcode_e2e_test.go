@@ -3,6 +3,7 @@ package node_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -225,7 +226,7 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 	}
 	t.Logf("encoder: chosen %s (%s)", enc.Chosen, enc.Why)
 
-	b := browsertest.Start(t, browsertest.Options{FakeCameraFPS: 30, Lifetime: 5 * time.Minute})
+	b := browsertest.Start(t, browsertest.Options{FakeCameraFPS: 30, Lifetime: 5 * time.Minute, Console: true})
 	goLive(t, b.Tab(t), s.GoLiveURL)
 
 	// A player that loads master.m3u8 at once gets what exists then.
@@ -360,7 +361,7 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	if last, _, err := playertest.WaitPlaying(tab, 4*time.Second, 60*time.Second); err != nil {
-		t.Fatalf("hls.js did not play: %+v", last)
+		t.Fatalf("hls.js did not play: %+v\n%s", last, hlsState(tab))
 	}
 	nLevels, err := playertest.Eval[int](tab, `window.edgenodeLib.levels.length`)
 	if err != nil || nLevels != len(mv.Variants) {
@@ -380,14 +381,14 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		var st playertest.Status
-		waitFor(t, 30*time.Second, fmt.Sprintf("level %d (%dp) playing 3 s", i, wantH), func() bool {
+		waitForDiag(t, 30*time.Second, fmt.Sprintf("level %d (%dp) playing 3 s", i, wantH), func() bool {
 			st, err = playertest.Read(tab)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cur, _ := playertest.Eval[int](tab, `window.edgenodeLib.currentLevel`)
 			return cur == i && st.Height == wantH && st.CurrentTime > before.CurrentTime+3
-		})
+		}, func() string { return hlsState(tab) })
 		if st.Stalls != before.Stalls || len(st.Errors) > 0 {
 			t.Errorf("level %d via %s: stalls %d → %d, errors %v", i, how, before.Stalls, st.Stalls, st.Errors)
 		}
@@ -447,5 +448,37 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 			}
 			return false
 		})
+	}
+}
+
+// hlsState describes hls.js's view for failure messages.
+func hlsState(tab context.Context) string {
+	s, err := playertest.Eval[string](tab, `(function () {
+		var h = window.edgenodeLib, v = document.querySelector('video');
+		if (!h) { return 'no hls.js'; }
+		var br = function (b) { var o = []; for (var i = 0; i < b.length; i++) { o.push([b.start(i).toFixed(2), b.end(i).toFixed(2)]); } return o; };
+		return JSON.stringify({
+			levels: h.levels.map(function (l) { return [l.height, l.videoCodec, l.audioCodec, l.bitrate, !!l.details]; }),
+			current: h.currentLevel, load: h.loadLevel, next: h.nextLevel,
+			audioTracks: h.audioTracks.map(function (a) { return [a.groupId, a.name, a.url]; }), audioTrack: h.audioTrack,
+			readyState: v && v.readyState, currentTime: v && v.currentTime, buffered: v && br(v.buffered),
+			main: h.mainForwardBufferInfo, audio: h.audioForwardBufferInfo
+		});
+	})()`)
+	if err != nil {
+		return err.Error()
+	}
+	return s
+}
+
+// waitForDiag is waitFor with a description of the state on time-out.
+func waitForDiag(t *testing.T, d time.Duration, what string, ok func() bool, diag func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %s", what, diag())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -3,6 +3,7 @@ package cmaf
 import (
 	"slices"
 	"sync"
+	"time"
 )
 
 // SegmentClock is a stream-level segment clock shared by the packagers of
@@ -22,8 +23,10 @@ import (
 // others follow: they cut exactly there and nowhere else, and a rendition
 // that starts late begins at the next boundary, taking its MSN.
 //
-// Audio-only renditions do not take part (their segments need not line up
-// with video ones: players align audio by time).
+// An audio-only rendition (the transcoder's AAC, the source's audio in HLS)
+// follows the clock too: it cuts at the first audio frame at or after each
+// video boundary and takes that boundary's MSN, so its segment N is the
+// video's segment N, as the source's own audio track's is.
 type SegmentClock struct {
 	mu     sync.Mutex
 	bounds map[uint64]uint64 // boundary dts → MSN
@@ -117,4 +120,48 @@ func (c *SegmentClock) addLocked(dts, msn uint64) {
 		}
 		c.order = slices.Delete(c.order, 0, len(c.order)-clockKeep)
 	}
+}
+
+// clockTimescale is the timescale of the clock's keys (video tracks).
+const clockTimescale = 90000
+
+func clockTime(dts uint64) time.Duration {
+	return time.Duration(dts) * time.Second / clockTimescale
+}
+
+// boundaryIn returns the MSN of the latest boundary in (from, to], for an
+// audio-only rendition (the transcoder's AAC) that cuts its segments where
+// the stream's video does, so that its segment N is the video's segment N.
+func (c *SegmentClock) boundaryIn(from, to time.Duration) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.order) - 1; i >= 0; i-- {
+		t := clockTime(c.order[i])
+		if t <= from {
+			break
+		}
+		if t <= to {
+			return c.bounds[c.order[i]], true
+		}
+	}
+	return 0, false
+}
+
+// at returns the MSN of the latest boundary at or before t.
+func (c *SegmentClock) at(t time.Duration) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.order) - 1; i >= 0; i-- {
+		if clockTime(c.order[i]) <= t {
+			return c.bounds[c.order[i]], true
+		}
+	}
+	return 0, false
+}
+
+// active reports whether a video rendition drives the clock.
+func (c *SegmentClock) active() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen
 }

@@ -89,3 +89,80 @@ func TestSegmentClockAlignsLateRendition(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentClockAudioRendition: an audio-only rendition (the
+// transcoder's AAC) cuts at the video's boundaries and takes their MSNs.
+func TestSegmentClockAudioRendition(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{
+		GOP: 500 * time.Millisecond,
+		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 6 * time.Second}},
+	})
+	audio := -1
+	for i, tr := range st.Tracks {
+		if tr.Codec != st.Tracks[0].Codec || i > 0 {
+			audio = i
+		}
+	}
+	if audio < 0 {
+		t.Fatal("no audio track generated")
+	}
+	reg := NewRegistry()
+	cfg := Config{SegmentDuration: time.Second}.WithDefaults()
+	clock := NewSegmentClock()
+	src := NewPackager(cfg, hub.Key{Stream: 4, Rendition: hub.Source}, reg, nil, nil)
+	src.SetClock(clock)
+	aac := NewPackager(cfg, hub.Key{Stream: 4, Rendition: "aac"}, reg, nil, nil)
+	aac.SetClock(clock)
+	start := time.Now()
+	if err := src.StartSession(&hub.Session{ID: "s", Tracks: st.Tracks, Started: start}); err != nil {
+		t.Fatal(err)
+	}
+	if err := aac.StartSession(&hub.Session{ID: "a", Tracks: st.Tracks[audio : audio+1], Started: start}); err != nil {
+		t.Fatal(err)
+	}
+	const lag = 20
+	n := len(st.Samples)
+	for i := 0; i < n+lag; i++ {
+		if i < n {
+			s := st.Samples[i]
+			au := *s.AU
+			au.Time = start.Add(au.Duration(au.PTS))
+			if err := src.WriteAU(s.Track, &au, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i >= lag && st.Samples[i-lag].Track == audio {
+			au := *st.Samples[i-lag].AU
+			au.Time = start.Add(au.Duration(au.PTS))
+			if err := aac.WriteAU(0, &au, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	src.EndSession()
+	aac.EndSession()
+
+	s4, _ := reg.Stream(4)
+	sr, _ := s4.Rendition(hub.Source)
+	ar, _ := s4.Rendition("aac")
+	video := map[uint64]Segment{}
+	for _, sg := range sr.Video.Snapshot().Segments {
+		video[sg.MSN] = sg
+	}
+	as := ar.Audio.Snapshot()
+	if len(as.Segments) < 4 {
+		t.Fatalf("aac has %d segments", len(as.Segments))
+	}
+	for i, sg := range as.Segments {
+		v, ok := video[sg.MSN]
+		if !ok {
+			t.Errorf("aac MSN %d not a video MSN", sg.MSN)
+			continue
+		}
+		at := time.Duration(sg.BaseTime) * time.Second / time.Duration(as.Info.Timescale)
+		vt := time.Duration(v.BaseTime) * time.Second / 90000
+		if d := at - vt; i > 0 && (d < 0 || d > 25*time.Millisecond) {
+			t.Errorf("MSN %d: aac starts %v after the video (%v)", sg.MSN, d, vt)
+		}
+	}
+}

@@ -583,6 +583,12 @@ func (w *writer) leaderAdd(s *sample) error {
 	// 10 % of jitter so that a 1 s keyframe interval gives 1 s segments.
 	cut := s.key && w.seg != nil && (w.newInit || w.disc ||
 		w.dur(w.seg.Ticks+w.partTk) >= cfg.SegmentDuration*9/10)
+	if c := w.p.clock; c != nil && w.t.kind == Audio && w.seg != nil && c.active() {
+		// clock.go: an audio-only rendition cuts at the video's boundaries
+		// (its own rule only for an overlong segment).
+		_, at := c.boundaryIn(w.dur(w.seg.BaseTime), w.dur(s.dts))
+		cut = at || w.newInit || w.disc || w.dur(w.seg.Ticks+w.partTk) >= 2*cfg.SegmentDuration
+	}
 	if c := w.p.clock; c != nil && w.t.kind == Video && s.key && w.seg != nil {
 		// clock.go: cut where the stream's renditions cut.
 		// Forced: a new init or discontinuity, or a segment grown past
@@ -669,10 +675,16 @@ func (w *writer) push(s *sample, dur uint64) error {
 		}
 		var msn uint64
 		if w.p.leader == w {
-			if c := w.p.clock; c != nil && w.t.kind == Video {
+			if c := w.p.clock; c != nil {
 				// clock.go: the stream's MSN for this instant; jump to it
 				// only before the track's first segment (no gaps).
-				if m := c.open(s.dts, w.p.num.NextMSN); m > w.p.num.NextMSN && len(w.t.segs) == 0 {
+				var m uint64
+				if w.t.kind == Video {
+					m = c.open(s.dts, w.p.num.NextMSN)
+				} else {
+					m, _ = c.at(w.dur(s.dts))
+				}
+				if m > w.p.num.NextMSN && len(w.t.segs) == 0 {
 					w.p.num.NextMSN = m
 				}
 			}
