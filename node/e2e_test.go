@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -148,12 +149,16 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 			// low-latency formats.
 			var lat []float64
 			start := -1.0
+			settledStalls := -1 // stalls counted when playback had settled
 			for _, st := range seen {
 				if st.Playing && start < 0 {
 					start = st.CurrentTime
 				}
 				if st.Playing && st.Latency != nil && start >= 0 && st.CurrentTime > start+3 {
 					lat = append(lat, *st.Latency)
+					if settledStalls < 0 {
+						settledStalls = st.Stalls
+					}
 				}
 			}
 			if testing.Verbose() {
@@ -176,6 +181,11 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 					t.Errorf("%s: no latency samples after settling", format)
 				} else if med := lat[len(lat)/2]; med > 1.5 {
 					t.Errorf("%s: median latency %.2fs, want ≤ 1.5s", format, med)
+				}
+				// No stall once settled, also through the resolution ramp
+				// (the publisher is still ramping up during the first format).
+				if settledStalls >= 0 && last.Stalls > settledStalls {
+					t.Errorf("%s: %d stalls after settling", format, last.Stalls-settledStalls)
 				}
 			}
 			if last.Width == 0 {
@@ -268,6 +278,9 @@ func startMeasure(t *testing.T, b *browsertest.Browser, n *node.Node, token, nam
 				if v, ok := strings.CutPrefix(l, "#EXTINF:"); ok && extinf == "" {
 					extinf = v
 				}
+			}
+			if os.Getenv("E2E_DUMP") != "" {
+				t.Logf("media playlist:\n%s", body)
 			}
 			if at, err := time.Parse(time.RFC3339Nano, pdt); err == nil {
 				t.Logf("first sample at the node %v after live; first segment %ss", at.Sub(time.UnixMilli(int64(liveAt))), extinf)

@@ -64,7 +64,12 @@
     // maxLiveSyncPlaybackRate: catch up (faster playback) when behind the
     // target latency, e.g. after starting with the publisher, when the
     // playlist is too short to start at the target.
-    var conf = { lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: true, maxLiveSyncPlaybackRate: 1.5 };
+    // enableWorker false: the node's media is fMP4, which hls.js passes
+    // through without transmuxing, and starting its worker held up the
+    // first audio fragment by 3–5 s on a loaded machine (start-up marks
+    // in node/e2e_test.go: playing 8.7 s after the publisher with the
+    // worker, 1.7 s without).
+    var conf = { lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: false, maxLiveSyncPlaybackRate: 1.5 };
     if (lowLatency) {
       // Sync 0.9 s behind the live edge (PART-HOLD-BACK 0.6 s plus room for
       // the part being written, so that a part that is late at a resolution
@@ -99,9 +104,19 @@
       }
     });
     // First occurrence of each loading step, for start-up diagnostics.
-    [Hls.Events.MANIFEST_LOADED, Hls.Events.LEVEL_LOADED, Hls.Events.FRAG_LOADED,
-      Hls.Events.FRAG_BUFFERED, Hls.Events.LEVEL_UPDATED].forEach(function (name) {
+    [Hls.Events.MANIFEST_LOADED, Hls.Events.LEVEL_LOADED, Hls.Events.AUDIO_TRACK_LOADED,
+      Hls.Events.BUFFER_CREATED].forEach(function (name) {
       hls.once(name, function () { mark(name); });
+    });
+    var seen = {};
+    [Hls.Events.FRAG_LOADING, Hls.Events.FRAG_LOADED, Hls.Events.FRAG_BUFFERED].forEach(function (name) {
+      hls.on(name, function (ev, data) {
+        var k = name + ':' + (data.frag ? data.frag.type + ':' + data.frag.sn + (data.part ? '.' + data.part.index : '') : '');
+        if (!seen[name + (data.frag ? data.frag.type : '')] || st.marks.length < 40) {
+          seen[name + (data.frag ? data.frag.type : '')] = true;
+          if (st.marks.length < 40) { mark(k); }
+        }
+      });
     });
     hls.loadSource(url);
     hls.attachMedia(video);
