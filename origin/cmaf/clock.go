@@ -30,6 +30,7 @@ import (
 type SegmentClock struct {
 	mu     sync.Mutex
 	bounds map[uint64]uint64 // boundary dts → MSN
+	discs  map[uint64]uint64 // boundary dts → discontinuity sequence
 	order  []uint64          // boundaries, ascending
 	// passed is the latest keyframe any rendition decided on.
 	passed uint64
@@ -38,7 +39,7 @@ type SegmentClock struct {
 
 // NewSegmentClock returns an empty clock for one stream.
 func NewSegmentClock() *SegmentClock {
-	return &SegmentClock{bounds: map[uint64]uint64{}}
+	return &SegmentClock{bounds: map[uint64]uint64{}, discs: map[uint64]uint64{}}
 }
 
 // maxClockSkips is how many keyframes a starting rendition skips waiting
@@ -117,6 +118,7 @@ func (c *SegmentClock) addLocked(dts, msn uint64) {
 	if len(c.order) > clockKeep {
 		for _, old := range c.order[:len(c.order)-clockKeep] {
 			delete(c.bounds, old)
+			delete(c.discs, old)
 		}
 		c.order = slices.Delete(c.order, 0, len(c.order)-clockKeep)
 	}
@@ -164,4 +166,37 @@ func (c *SegmentClock) active() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.seen
+}
+
+// alignDisc gives segment sg (just opened by w, after prev) the stream's
+// discontinuity sequence: HLS players (hls.js) map timestamps per
+// discontinuity sequence, so segment N must have the same one in every
+// rendition (RFC 8216 §6.2.4), although only the source changes its init
+// (and starts a discontinuity) at each resolution step of the publisher.
+// The video rendition that decided a boundary records its own.
+func (w *writer) alignDisc(c *SegmentClock, sg, prev *Segment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w.t.kind == Video && w.p.leader == w {
+		if _, ok := c.bounds[sg.BaseTime]; ok {
+			if _, ok := c.discs[sg.BaseTime]; !ok {
+				c.discs[sg.BaseTime] = sg.DiscontinuitySeq
+			}
+		}
+	}
+	t := w.dur(sg.BaseTime)
+	for i := len(c.order) - 1; i >= 0; i-- {
+		if clockTime(c.order[i]) > t {
+			continue
+		}
+		d, ok := c.discs[c.order[i]]
+		if !ok || (prev != nil && d < prev.DiscontinuitySeq) {
+			return
+		}
+		if prev != nil && d != prev.DiscontinuitySeq {
+			sg.Discontinuity = true
+		}
+		sg.DiscontinuitySeq = d
+		return
+	}
 }

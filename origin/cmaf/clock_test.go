@@ -14,10 +14,19 @@ import (
 // every segment has the same MSN, tfdt and duration as the source's.
 // Without the clock it would start at that keyframe as MSN 1.
 func TestSegmentClockAlignsLateRendition(t *testing.T) {
+	// The source ramps (new SPS at 2 s: a discontinuity), the rung keeps
+	// its size; same frame timing and keyframes.
 	st := mediatest.Generate(t, mediatest.Options{
+		GOP: 500 * time.Millisecond, NoAudio: true,
+		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 2 * time.Second}, {Width: 640, Height: 360, Duration: 6 * time.Second}},
+	})
+	rst := mediatest.Generate(t, mediatest.Options{
 		GOP: 500 * time.Millisecond, NoAudio: true,
 		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 8 * time.Second}},
 	})
+	if len(rst.Samples) != len(st.Samples) {
+		t.Fatalf("streams differ in length: %d, %d", len(st.Samples), len(rst.Samples))
+	}
 	reg := NewRegistry()
 	cfg := Config{SegmentDuration: time.Second}.WithDefaults()
 	clock := NewSegmentClock()
@@ -33,7 +42,9 @@ func TestSegmentClockAlignsLateRendition(t *testing.T) {
 		}
 	}
 	sess(src)
-	sess(rung)
+	if err := rung.StartSession(&hub.Session{ID: "r", Tracks: rst.Tracks, Started: start}); err != nil {
+		t.Fatal(err)
+	}
 	// The rung joins at 2.5 s (a keyframe between two 1 s boundaries) and
 	// runs a little behind the source, as a transcoder does.
 	const lag = 10
@@ -50,7 +61,7 @@ func TestSegmentClockAlignsLateRendition(t *testing.T) {
 		if i < lag {
 			continue
 		}
-		r := st.Samples[i-lag]
+		r := rst.Samples[i-lag]
 		rau := *r.AU
 		if rau.Duration(rau.PTS) < 2500*time.Millisecond {
 			continue
@@ -87,6 +98,11 @@ func TestSegmentClockAlignsLateRendition(t *testing.T) {
 		if ref.BaseTime != sg.BaseTime || (sg.Complete && ref.Ticks != sg.Ticks) {
 			t.Errorf("MSN %d: rung tfdt %d dur %d, source tfdt %d dur %d", sg.MSN, sg.BaseTime, sg.Ticks, ref.BaseTime, ref.Ticks)
 		}
+		// RFC 8216 §6.2.4: the same discontinuity sequence in every
+		// variant (hls.js maps timestamps by it).
+		if ref.DiscontinuitySeq != sg.DiscontinuitySeq {
+			t.Errorf("MSN %d: rung discontinuity sequence %d, source %d", sg.MSN, sg.DiscontinuitySeq, ref.DiscontinuitySeq)
+		}
 	}
 }
 
@@ -94,7 +110,7 @@ func TestSegmentClockAlignsLateRendition(t *testing.T) {
 // transcoder's AAC) cuts at the video's boundaries and takes their MSNs.
 func TestSegmentClockAudioRendition(t *testing.T) {
 	st := mediatest.Generate(t, mediatest.Options{
-		GOP: 500 * time.Millisecond,
+		GOP:    500 * time.Millisecond,
 		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 6 * time.Second}},
 	})
 	audio := -1

@@ -712,6 +712,13 @@ func (w *writer) push(s *sample, dur uint64) error {
 		} else {
 			sg.DiscontinuitySeq = w.p.num.Disc
 		}
+		if c := w.p.clock; c != nil {
+			var prev *Segment
+			if n := len(w.t.segs); n > 0 {
+				prev = w.t.segs[n-1]
+			}
+			w.alignDisc(c, sg, prev) // clock.go
+		}
 		w.disc = false
 		if sg.Wall.IsZero() {
 			sg.Wall = time.Now()
