@@ -270,6 +270,9 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		if len(v.Codecs) != 2 || !strings.HasPrefix(v.Codecs[0], "avc1.") || v.Codecs[1] != "mp4a.40.2" {
 			t.Errorf("%s: CODECS %v, want avc1 + mp4a.40.2", v.URI, v.Codecs)
 		}
+		if v.Audio != mv.Variants[0].Audio {
+			t.Errorf("%s: audio group %q, want one group for all (%q)", v.URI, v.Audio, mv.Variants[0].Audio)
+		}
 		g := groups[v.Audio]
 		if g == nil || g.URI == nil {
 			t.Errorf("%s: audio group %q not listed", v.URI, v.Audio)
@@ -360,9 +363,16 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 	if err := playertest.Open(tab, s.PlayerURL+"?format=ll-hls"); err != nil {
 		t.Fatal(err)
 	}
-	if last, _, err := playertest.WaitPlaying(tab, 4*time.Second, 60*time.Second); err != nil {
+	last, seen, err := playertest.WaitPlaying(tab, 4*time.Second, 60*time.Second)
+	if err != nil {
 		t.Fatalf("hls.js did not play: %+v\n%s", last, hlsState(tab))
 	}
+	for i, st := range seen {
+		if i > 0 && st.Stalls != seen[i-1].Stalls {
+			t.Logf("stall at t=%.2f lat=%.2f buf=%.2f %dx%d: %s", st.CurrentTime, deref(st.Latency), st.Buffer, st.Width, st.Height, hlsState(tab))
+		}
+	}
+	t.Logf("playing: t=%.2f latency %.2f stalls %d", last.CurrentTime, deref(last.Latency), last.Stalls)
 	nLevels, err := playertest.Eval[int](tab, `window.edgenodeLib.levels.length`)
 	if err != nil || nLevels != len(mv.Variants) {
 		t.Fatalf("hls.js sees %d levels (%v), master has %d", nLevels, err, len(mv.Variants))

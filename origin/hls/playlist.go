@@ -190,11 +190,10 @@ type Variant struct {
 }
 
 // Multivariant renders the multivariant playlist. Audio is an EXT-X-MEDIA
-// rendition group (TYPE=AUDIO): each transcoded rendition has its own
-// group with its own AAC track (cut at the same instants as its video, so
-// that DASH and HLS share the CMAF files); the source variant uses the
-// transcoder's AAC-only rendition when there is one (Apple HLS authoring
-// spec: AAC, not Opus) and its own Opus track otherwise.
+// rendition group (TYPE=AUDIO), listed once however many variants share
+// it: with a transcoder, every variant uses its AAC-only rendition (Apple
+// HLS authoring spec: AAC, not Opus); without one, the source its own
+// Opus track.
 func Multivariant(vs []Variant) []byte {
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n")

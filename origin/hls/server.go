@@ -10,11 +10,11 @@
 //	{rendition}/audio.m3u8        audio media playlist (EXT-X-MEDIA group)
 //	{rendition}/{kind}/{file}     init, segments, parts (origin/cmaf)
 //
-// Audio is not muxed: every transcoded rendition has its own audio group
-// with one rendition (its own AAC track, cut with its video), so that the
-// same CMAF tracks serve DASH adaptation sets and HLS. The source variant's
-// audio group is the transcoder's AAC-only rendition when it exists
-// (SetAudioRendition), its own Opus track otherwise. The multivariant
+// Audio is not muxed: it is an EXT-X-MEDIA audio group. With a transcoder
+// every variant shares one group, its AAC-only rendition
+// (SetAudioRendition), cut at the video's segment boundaries with the same
+// MSNs (cmaf.SegmentClock); without one each variant has its own track
+// (the source's Opus). The multivariant
 // playlist lists the renditions that have a complete segment (waiting up to
 // two segment durations for ones that are starting): see serveMaster.
 package hls
@@ -245,9 +245,9 @@ func (s *Server) variants(st *cmaf.Stream) []Variant {
 	if s.ladder != nil {
 		ladder = s.ladder(st.ID)
 	}
-	// The transcoder's AAC-only rendition is the audio of every rendition
-	// whose own audio is not AAC (the source's Opus): Apple HLS authoring
-	// spec, AAC audio; Opus only when no encoder runs.
+	// The transcoder's AAC-only rendition is the audio of every variant
+	// (the source's instead of its Opus: Apple HLS authoring spec, AAC
+	// audio; Opus only when no encoder runs).
 	var aac *cmaf.Rendition
 	if s.audioRendition != "" {
 		if rd, ok := st.Rendition(s.audioRendition); ok && rd.Audio != nil && ready(rd.Tracks()) {
@@ -261,7 +261,10 @@ func (s *Server) variants(st *cmaf.Stream) []Variant {
 		}
 		v := Variant{Name: rd.Name, AudioGroup: "a-" + rd.Name}
 		audio := rd.Audio
-		if aac != nil && audio != nil && audio.Info().Codec != aac.Audio.Info().Codec {
+		if aac != nil && audio != nil && rd.Video != nil {
+			// Every variant shares the AAC group: the transcoder's rungs
+			// carry the very same AAC frames, and one group means hls.js
+			// never switches (and flushes) audio on a level switch.
 			audio = aac.Audio
 			v.AudioGroup, v.AudioName = "a-"+aac.Name, aac.Name
 		}
