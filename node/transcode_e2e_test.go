@@ -363,12 +363,12 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 	if err := playertest.Open(tab, s.PlayerURL+"?format=ll-hls"); err != nil {
 		t.Fatal(err)
 	}
-	last, seen, err := playertest.WaitPlaying(tab, 4*time.Second, 60*time.Second)
+	last, timeline, err := playertest.WaitPlaying(tab, 4*time.Second, 60*time.Second)
 	if err != nil {
 		t.Fatalf("hls.js did not play: %+v\n%s", last, hlsState(tab))
 	}
-	for i, st := range seen {
-		if i > 0 && st.Stalls != seen[i-1].Stalls {
+	for i, st := range timeline {
+		if i > 0 && st.Stalls != timeline[i-1].Stalls {
 			t.Logf("stall at t=%.2f lat=%.2f buf=%.2f %dx%d: %s", st.CurrentTime, deref(st.Latency), st.Buffer, st.Width, st.Height, hlsState(tab))
 		}
 	}
