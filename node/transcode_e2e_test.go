@@ -297,6 +297,18 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		}
 	}
 
+	// HLS-TS: the source's TS carries no Opus; its audio is the AAC
+	// rendition as an alternative audio group, never a variant.
+	tsMaster := string(fetch(t, s.HLSMPEGTS))
+	if !strings.Contains(tsMaster, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac"`) || strings.Contains(tsMaster, "\naac/index.m3u8") {
+		t.Errorf("TS master should carry the AAC rendition as the audio group:\n%s", tsMaster)
+	}
+	for _, l := range strings.Split(tsMaster, "\n") {
+		if strings.HasPrefix(l, "#EXT-X-STREAM-INF") && !strings.Contains(l, "mp4a.40.2") {
+			t.Errorf("TS variant without AAC: %s", l)
+		}
+	}
+
 	// The MPD: video of every rendition, AAC audio only.
 	mpd := string(fetch(t, s.DASHURL))
 	for _, r := range ladder {
