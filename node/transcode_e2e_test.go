@@ -108,9 +108,9 @@ func fetch(t *testing.T, url string) []byte {
 
 // mediaSeg is one complete segment of a media playlist.
 type mediaSeg struct {
-	msn      uint64
+	msn       uint64
 	uri, map_ string
-	extinf   float64
+	extinf    float64
 }
 
 // parseMedia reads the complete segments of an LL-HLS media playlist
