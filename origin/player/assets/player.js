@@ -72,9 +72,10 @@
     var conf = { lowLatencyMode: lowLatency, backBufferLength: 30, enableWorker: false, maxLiveSyncPlaybackRate: 1.5 };
     if (lowLatency) {
       // Sync 0.9 s behind the live edge (PART-HOLD-BACK 0.6 s plus room for
-      // the part being written, so that a part that is late at a resolution
-      // change does not stall playback; measured 1.05 s latency, no stall)
-      // and re-sync beyond 2 s: hls.js only
+      // the part being written, so that a part that is late on a loaded
+      // machine does not stall playback; node/e2e_test.go measured
+      // 1.05–1.2 s latency from PROGRAM-DATE-TIME, no stall, where 0.6
+      // gave 2 stalls in 10 s) and re-sync beyond 2 s: hls.js only
       // honours a maximum latency next to an explicit sync duration. hls.js
       // also adds 1 s to its target after every stall; one stall at a
       // reconnect would then keep it far from live for good.
