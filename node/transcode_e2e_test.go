@@ -369,6 +369,35 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("%d segment numbers checked across %v", len(common), names)
+	// PROGRAM-DATE-TIME of the same MSN across renditions, including the
+	// AAC audio (hls.js places alternative audio by it): logged figures.
+	pdt := func(path string) map[uint64]time.Time {
+		out := map[uint64]time.Time{}
+		var msn uint64
+		var cur time.Time
+		for _, l := range strings.Split(string(fetch(t, base+path)), "\n") {
+			switch {
+			case strings.HasPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"):
+				msn, _ = strconv.ParseUint(strings.TrimPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"), 10, 64)
+			case strings.HasPrefix(l, "#EXT-X-PROGRAM-DATE-TIME:"):
+				cur, _ = time.Parse(time.RFC3339Nano, strings.TrimPrefix(l, "#EXT-X-PROGRAM-DATE-TIME:"))
+			case l != "" && !strings.HasPrefix(l, "#"):
+				out[msn] = cur
+				msn++
+			}
+		}
+		return out
+	}
+	srcPDT := pdt("source/video.m3u8")
+	for _, path := range []string{hwenc.AudioRendition + "/audio.m3u8", "360p/video.m3u8", "720p/video.m3u8"} {
+		var deltas []string
+		for msn, at := range pdt(path) {
+			if ref, ok := srcPDT[msn]; ok {
+				deltas = append(deltas, fmt.Sprintf("%d:%+dms", msn, at.Sub(ref).Milliseconds()))
+			}
+		}
+		t.Logf("PDT of %s minus source video, by MSN: %v", path, deltas)
+	}
 
 	// hls.js plays every level, forced switches included, without a stall.
 	tab := b.Tab(t)
