@@ -275,6 +275,10 @@ func (n *Node) components(ctx context.Context) ([]namedComponent, error) {
 	if err != nil {
 		return nil, err
 	}
+	ds.SetKnown(func(id uint64) bool { // unknown ids get their 404 at once
+		_, _, found, err := n.LookupStream(id)
+		return found || err != nil
+	})
 	out = append(out, namedComponent{"dash", ds})
 	tsrv, err := ts.New(cfg.Origin.HLSTS, h, st, n.reg, n.log.With("component", "hls-ts"))
 	if err != nil {
