@@ -124,6 +124,10 @@ func (c *SegmentClock) addLocked(dts, msn uint64) {
 	}
 }
 
+// maxDiscSkew: how far after a boundary a segment may start and still be
+// the segment of that boundary (an audio frame is 21 ms).
+const maxDiscSkew = 100 * time.Millisecond
+
 // clockTimescale is the timescale of the clock's keys (video tracks).
 const clockTimescale = 90000
 
@@ -186,11 +190,16 @@ func (w *writer) alignDisc(c *SegmentClock, sg, prev *Segment) {
 	}
 	t := w.dur(sg.BaseTime)
 	for i := len(c.order) - 1; i >= 0; i-- {
-		if clockTime(c.order[i]) > t {
+		b := clockTime(c.order[i])
+		if b > t {
 			continue
 		}
+		// Only the boundary this segment starts at (audio: within a
+		// frame after it), and only ever raising the sequence: a track
+		// whose own session changed (a reconnect: audio may open its
+		// segment before the video's first keyframe) keeps its own.
 		d, ok := c.discs[c.order[i]]
-		if !ok || (prev != nil && d < prev.DiscontinuitySeq) {
+		if !ok || t-b > maxDiscSkew || d <= sg.DiscontinuitySeq || (prev != nil && d < prev.DiscontinuitySeq) {
 			return
 		}
 		if prev != nil && d != prev.DiscontinuitySeq {
