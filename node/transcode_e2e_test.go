@@ -299,7 +299,15 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 
 	// HLS-TS: the source's TS carries no Opus; its audio is the AAC
 	// rendition as an alternative audio group, never a variant.
+	// TS segments are 2 s, so the AAC rendition's first TS segment can
+	// complete after the CMAF one: the TS master lists renditions as they
+	// become playable. Give it a few segments.
+	hasAAC := func(m string) bool { return strings.Contains(m, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac"`) }
 	tsMaster := string(fetch(t, s.HLSMPEGTS))
+	for deadline := time.Now().Add(10 * time.Second); !hasAAC(tsMaster) && time.Now().Before(deadline); {
+		time.Sleep(250 * time.Millisecond)
+		tsMaster = string(fetch(t, s.HLSMPEGTS))
+	}
 	if !strings.Contains(tsMaster, `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="aac"`) || strings.Contains(tsMaster, "\naac/index.m3u8") {
 		t.Errorf("TS master should carry the AAC rendition as the audio group:\n%s", tsMaster)
 	}
