@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/httpx"
 	"github.com/edgenode/edgenode/origin/cmaf"
 )
 
@@ -215,7 +216,7 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 	body := buf.Bytes()
 	sum := sha256.Sum256(body)
 	etag := hex.EncodeToString(sum[:12])
-	if acceptsGzip(r) {
+	if httpx.AcceptsGzip(r) {
 		var z bytes.Buffer
 		zw := gzip.NewWriter(&z)
 		_, _ = zw.Write(body)
@@ -227,16 +228,6 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", `"`+etag+`"`)
 	s.requests.WithLabelValues("200").Inc()
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
-}
-
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
-			return true
-		}
-	}
-	return false
 }
 
 type initKey struct {

@@ -37,6 +37,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgenode/edgenode/internal/httpx"
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/origin/cmaf"
@@ -528,7 +529,7 @@ func (s *Server) writeEntry(w http.ResponseWriter, r *http.Request, e *plEntry, 
 	h.Set("Cache-Control", cache)
 	h.Set("Vary", "Accept-Encoding")
 	body, tag := e.body, e.tag+`"`
-	if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+	if httpx.AcceptsGzip(r) {
 		body, tag = e.gz, e.tag+`-gz"`
 		h.Set("Content-Encoding", "gzip")
 	}
@@ -581,7 +582,7 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, kind string, body
 	h.Set("Cache-Control", cache)
 	h.Set("Vary", "Accept-Encoding")
 	tag := fmt.Sprintf(`"%x-%d"`, crc32.ChecksumIEEE(body), len(body))
-	gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
+	gz := httpx.AcceptsGzip(r)
 	if gz {
 		tag = tag[:len(tag)-1] + `-gz"`
 	}

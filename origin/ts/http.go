@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/httpx"
 	"github.com/edgenode/edgenode/internal/hub"
 )
 
@@ -216,7 +217,7 @@ func (s *Server) writePlaylist(w http.ResponseWriter, req *http.Request, kind, b
 	sum := sha256.Sum256([]byte(body))
 	etag := hex.EncodeToString(sum[:12])
 	data := []byte(body)
-	if acceptsGzip(req) {
+	if httpx.AcceptsGzip(req) {
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
 		_, _ = zw.Write(data)
@@ -228,16 +229,6 @@ func (s *Server) writePlaylist(w http.ResponseWriter, req *http.Request, kind, b
 	h.Set("ETag", `"`+etag+`"`)
 	s.m.requests.WithLabelValues(kind, "200").Inc()
 	http.ServeContent(w, req, "", time.Time{}, bytes.NewReader(data))
-}
-
-func acceptsGzip(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
-		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
-			return true
-		}
-	}
-	return false
 }
 
 func (s *Server) serveSegment(w http.ResponseWriter, req *http.Request) {
