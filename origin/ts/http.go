@@ -65,9 +65,19 @@ func (s *Server) fail(w http.ResponseWriter, kind string, err error) {
 	h := w.Header()
 	cors(h)
 	// Apple HLS authoring spec / RFC 8216bis App. B.1: cache a failure
-	// about one target duration, so a CDN absorbs retries.
-	h.Set("Cache-Control", fmt.Sprintf("max-age=%d", max(1, int(s.cfg.SegmentDuration.Seconds()))))
-	http.Error(w, http.StatusText(code), code)
+	// about one target duration, so a CDN absorbs retries. The
+	// multivariant playlist's only 1 s, as LL-HLS's: it becomes playable
+	// within a segment of the publisher's start.
+	age := max(1, int(s.cfg.SegmentDuration.Seconds()))
+	if kind == "master" {
+		age = 1
+	}
+	h.Set("Cache-Control", fmt.Sprintf("max-age=%d", age))
+	msg := http.StatusText(code)
+	if code == http.StatusNotFound {
+		msg = strings.TrimPrefix(err.Error(), "ts: ") // says what is missing
+	}
+	http.Error(w, msg, code)
 	s.m.requests.WithLabelValues(kind, strconv.Itoa(code)).Inc()
 }
 
@@ -103,50 +113,47 @@ func (s *Server) waitFirst(ctx context.Context, r *rendition) error {
 	}
 }
 
+// serveMaster answers with the variants that are playable (see playable).
+// Before any is, it waits up to BlockTimeout, so that a player that starts
+// with the publisher gets a playlist as soon as one is, instead of a 404
+// and a retry. Unknown stream: 404 at once; nothing playable in time: 404
+// (as LL-HLS's multivariant playlist, origin/hls), cached 1 s.
 func (s *Server) serveMaster(w http.ResponseWriter, req *http.Request) {
 	id, err := parseID(req)
 	if err != nil {
 		s.fail(w, "master", err)
 		return
 	}
-	rs := s.renditions(id)
-	if len(rs) == 0 {
-		s.fail(w, "master", fmt.Errorf("%w: stream %d", ErrNotFound, id))
-		return
-	}
-	// Wait for the first segment of the first rendition that gets one.
 	ctx, cancel := context.WithTimeout(req.Context(), s.cfg.BlockTimeout)
 	defer cancel()
 	for {
-		var vs []variant
-		var waits []<-chan struct{}
-		anyLive := false
-		for _, r := range rs {
-			r.mu.Lock()
-			v := variant{name: r.key.Rendition, codecs: joinCodecs(r.codecs, r.audio),
-				width: r.width, height: r.height, fps: r.fps, hasSegment: len(r.segs) > 0}
-			v.peak, v.avg = bandwidth(r.listedLocked())
-			anyLive = anyLive || r.live
-			waits = append(waits, r.changed)
-			r.mu.Unlock()
-			if v.hasSegment && v.codecs != "" {
-				vs = append(vs, v)
-			}
-		}
-		if len(vs) > 0 {
-			sortVariants(vs)
-			s.writePlaylist(w, req, "master", renderMaster(shareAudio(vs)), false)
+		changed := s.changes() // before the snapshot: no change is missed
+		rs := s.renditions(id)
+		if len(rs) == 0 {
+			s.fail(w, "master", fmt.Errorf("%w: stream %d", ErrNotFound, id))
 			return
 		}
-		if !anyLive {
-			s.fail(w, "master", fmt.Errorf("%w: stream %d has no segment", ErrNotFound, id))
+		snap := make([]variant, 0, len(rs))
+		live := false
+		for _, r := range rs {
+			v := r.snapshot()
+			live = live || v.live
+			snap = append(snap, v)
+		}
+		vs, why := playable(snap)
+		if len(vs) > 0 {
+			sortVariants(vs)
+			s.writePlaylist(w, req, "master", renderMaster(vs), false)
+			return
+		}
+		if !live {
+			s.fail(w, "master", fmt.Errorf("%w: stream %d: %s", ErrNotFound, id, why))
 			return
 		}
 		select {
-		case <-waits[0]:
-		case <-time.After(100 * time.Millisecond): // any rendition may change
+		case <-changed:
 		case <-ctx.Done():
-			s.fail(w, "master", fmt.Errorf("%w: stream %d has no segment yet", ErrNotFound, id))
+			s.fail(w, "master", fmt.Errorf("%w: stream %d not playable yet: %s", ErrNotFound, id, why))
 			return
 		}
 	}

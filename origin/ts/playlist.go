@@ -3,12 +3,14 @@ package ts
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// variant is one entry of the multivariant playlist.
+// variant is one entry of the multivariant playlist, or a rendition that
+// may become one.
 type variant struct {
 	name       string
 	codecs     string
@@ -20,44 +22,101 @@ type variant struct {
 	// audio names the audio-only AAC rendition this (video-only) variant
 	// takes its audio from, as an EXT-X-MEDIA group; "" when none.
 	audio string
+
+	// What the rendition is, for playable: started is false until its
+	// first session has been seen (then video and carried are unknown);
+	// video: it carries H.264; carried: the RFC 6381 codec of the audio
+	// in its segments ("" for none); live: it may still get a segment.
+	started bool
+	video   bool
+	carried string
+	live    bool
 }
 
-// shareAudio makes an audio-only AAC rendition (the transcoder's audio,
-// hwenc.AudioRendition) the EXT-X-MEDIA audio group of the video variants
-// that have no AAC of their own (the source: its Opus is left out of TS)
-// instead of a variant of its own. Without video variants (an audio-only
-// publisher) nothing changes.
-func shareAudio(vs []variant) []variant {
-	aac, video := -1, false
-	for i, v := range vs {
-		if v.width > 0 || strings.Contains(v.codecs, "avc1") {
+// isAudioGroup reports whether v is an audio-only AAC rendition (the
+// transcoder's audio, hwenc.AudioRendition).
+func (v variant) isAudioGroup() bool {
+	return v.started && !v.video && strings.HasPrefix(v.carried, "mp4a")
+}
+
+// needsAudio reports whether v is video whose segments carry no audio
+// (the source: its Opus is left out of TS).
+func (v variant) needsAudio() bool { return v.started && v.video && v.carried == "" }
+
+// playable returns the variants of a multivariant playlist over the
+// renditions rs: a variant is listed only once everything it references
+// is playable (RFC 8216bis §4.4.6.2: each variant must be playable on its
+// own). An audio-only AAC rendition is the EXT-X-MEDIA audio group
+// (§4.4.6.1) of the video variants that carry no audio instead of a variant
+// of its own, whenever there is video. While that group has no complete
+// segment yet, those video variants are held back: listing them video-only
+// would leave a player that loads the playlist early (players load it
+// once) without audio for good. Without an audio-only rendition (no
+// transcoder, or a video-only publisher) they are listed video-only.
+//
+// When nothing is playable it returns nil and why, for the 404.
+func playable(rs []variant) ([]variant, string) {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b variant) int { return strings.Compare(a.name, b.name) })
+	group, pending, unknown := -1, false, false
+	video, needs := false, false
+	for i, v := range rs {
+		switch {
+		case !v.started:
+			unknown = unknown || v.live // may be the audio group, starting
+		case v.isAudioGroup():
+			if v.hasSegment && group < 0 {
+				group = i
+			} else if !v.hasSegment && v.live {
+				pending = true
+			}
+		case v.video && (v.hasSegment || v.live):
 			video = true
-		} else if strings.HasPrefix(v.codecs, "mp4a") && aac < 0 {
-			aac = i
+			needs = needs || v.needsAudio()
 		}
 	}
-	if aac < 0 || !video {
-		return vs
+	if group >= 0 {
+		pending = false
+	} else if needs && unknown {
+		pending = true // a rendition whose session is being set up
 	}
-	name := vs[aac].name
-	out := make([]variant, 0, len(vs))
-	for i, v := range vs {
-		if i == aac {
+	var out []variant
+	withGroup := false
+	why := "no rendition has a complete segment yet"
+	for _, v := range rs {
+		if !v.hasSegment || v.codecs == "" {
 			continue
 		}
-		if !strings.Contains(v.codecs, "mp4a") && !strings.Contains(v.codecs, "opus") {
-			v.audio = name
-			v.codecs = joinCodecs(v.codecs, vs[aac].codecs)
-			v.peak += vs[aac].peak
-			v.avg += vs[aac].avg
+		if v.needsAudio() {
+			switch {
+			case group >= 0:
+				v.audio = rs[group].name
+				v.codecs = joinCodecs(v.codecs, rs[group].codecs)
+				v.peak += rs[group].peak
+				v.avg += rs[group].avg
+				withGroup = true
+			case pending:
+				why = "the audio rendition has no complete segment yet"
+				continue
+			}
+		}
+		if v.isAudioGroup() && video {
+			continue // the EXT-X-MEDIA group (appended below), never a variant
 		}
 		out = append(out, v)
 	}
-	// renderMaster lists this entry as the EXT-X-MEDIA group.
-	return append(out, variant{name: name, codecs: vs[aac].codecs, peak: vs[aac].peak, avg: vs[aac].avg, hasSegment: true, audio: groupMarker})
+	if len(out) == 0 {
+		return nil, why
+	}
+	if withGroup {
+		g := rs[group]
+		// renderMaster lists this entry as the EXT-X-MEDIA group.
+		out = append(out, variant{name: g.name, codecs: g.codecs, peak: g.peak, avg: g.avg, hasSegment: true, audio: groupMarker})
+	}
+	return out, ""
 }
 
-// groupMarker marks the audio group entry shareAudio appends.
+// groupMarker marks the audio group entry playable appends.
 const groupMarker = "\x00group"
 
 // defaultBandwidth stands in before a rendition has a complete segment.

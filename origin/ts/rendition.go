@@ -47,6 +47,8 @@ type rendition struct {
 	live     bool       // a publisher session is running
 	ended    bool       // EXT-X-ENDLIST
 	changed  chan struct{}
+	started  bool // a session was seen: video and audio below are known
+	video    bool // the session carries H.264
 	codecs   string
 	audio    string // RFC 6381 codec of the carried audio, "" for none
 	width    int
@@ -118,10 +120,24 @@ func (r *rendition) save(p persisted) {
 	}
 }
 
-// notifyLocked wakes readers waiting for a change.
+// notifyLocked wakes readers waiting for a change of r, and those
+// waiting for a change of any rendition (master playlists).
 func (r *rendition) notifyLocked() {
 	close(r.changed)
 	r.changed = make(chan struct{})
+	r.srv.notify()
+}
+
+// snapshot describes r as a multivariant entry, with what playable needs
+// to decide whether it may be listed.
+func (r *rendition) snapshot() variant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := variant{name: r.key.Rendition, codecs: joinCodecs(r.codecs, r.audio), carried: r.audio,
+		width: r.width, height: r.height, fps: r.fps, hasSegment: len(r.segs) > 0,
+		started: r.started, video: r.video, live: r.live || !r.started}
+	v.peak, v.avg = bandwidth(r.listedLocked())
+	return v
 }
 
 // run reads the subscription until the rendition has lingered after its
@@ -243,6 +259,7 @@ func (r *rendition) startSession(sess *hub.Session) error {
 	}
 	r.mu.Lock()
 	r.live, r.ended = true, false
+	r.started, r.video = true, r.vt != nil
 	r.needDisc = r.hadMedia
 	switch {
 	case r.at == nil:
@@ -252,6 +269,7 @@ func (r *rendition) startSession(sess *hub.Session) error {
 	default:
 		r.audio = "opus"
 	}
+	r.notifyLocked() // what it carries is known now (master playlists wait for that)
 	r.mu.Unlock()
 	if len(tracks) == 0 {
 		return ErrNoVideo

@@ -16,6 +16,10 @@
 // (what WebRTC publishers send) is left out by default — the segments are
 // video-only — and carried as Opus-in-TS (ETSI TS 102 366 style, playable
 // by ffmpeg/VLC, not by hls.js or Safari) only when Config.Opus is set.
+// The transcoder's audio-only AAC rendition is the EXT-X-MEDIA audio group
+// of the video variants that carry no audio; the multivariant playlist
+// lists a variant only once its video and that audio both have a complete
+// segment (players load it once: see playable).
 //
 // Media sequence and discontinuity sequence numbers are persisted through
 // State so that a node restart or a reconnecting publisher continues them.
@@ -127,6 +131,27 @@ type Server struct {
 	closed  bool
 	streams map[uint64]*stream
 	wg      sync.WaitGroup
+
+	// changed is closed and replaced whenever any rendition changes
+	// (appears, starts a session, completes a segment, ends).
+	chMu    sync.Mutex
+	changed chan struct{}
+}
+
+// changes returns a channel closed at the next change of any rendition.
+func (s *Server) changes() <-chan struct{} {
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
+	return s.changed
+}
+
+// notify wakes everyone waiting on changes. Never blocks; safe under
+// s.mu and any rendition's mu.
+func (s *Server) notify() {
+	s.chMu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.chMu.Unlock()
 }
 
 type stream struct {
@@ -152,7 +177,7 @@ func New(cfg Config, h Hub, state State, reg prometheus.Registerer, log *slog.Lo
 	}
 	return &Server{
 		cfg: cfg.WithDefaults(), hub: h, state: state, log: log, m: m,
-		streams: map[uint64]*stream{},
+		streams: map[uint64]*stream{}, changed: make(chan struct{}),
 	}, nil
 }
 
@@ -203,6 +228,7 @@ func (s *Server) consume(key hub.Key, sub *hub.Subscription) {
 	if !ok {
 		r = newRendition(s, key)
 		st.renditions[key.Rendition] = r
+		s.notify()
 	}
 	r.runs++
 	s.wg.Add(1)
