@@ -1,6 +1,7 @@
 package hwenc_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -386,12 +387,14 @@ func maxGap(aus []*media.AccessUnit) int64 {
 // TestKill9PluginMidStream is acceptance 3a: kill -9 of the plugin process
 // mid-stream; the source rendition loses nothing, the transcoded rendition
 // comes back (keyframe first, on the source's keyframes) with a hole of at
-// most 2 s of media time.
+// most 2 s of media time, and the AAC audio (the source variant's audio in
+// HLS) has no hole at all: silence stands in while the plugin restarts.
 func TestKill9PluginMidStream(t *testing.T) {
 	e := start(t, hwenc.Config{Ladder: ladder360(), RestartBackoff: 100 * time.Millisecond})
 	s := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 640, Height: 360, Duration: 7 * time.Second}}})
 	src := watch(t, e.hub, hub.Key{Stream: 3, Rendition: hub.Source})
 	r := watch(t, e.hub, hub.Key{Stream: 3, Rendition: "360p"})
+	aac := watch(t, e.hub, hub.Key{Stream: 3, Rendition: hwenc.AudioRendition})
 	done := playAsync(t, e.hub, 3, s)
 
 	var pid int
@@ -414,6 +417,19 @@ func TestKill9PluginMidStream(t *testing.T) {
 	<-done
 	wait(t, r, "360p")
 	wait(t, src, "source")
+	wait(t, aac, "aac")
+
+	checkAACContiguous(t, "aac", aac.audio, 5)
+	checkAACContiguous(t, "360p audio", r.audio, 5)
+	if len(src.audio) > 0 && len(aac.audio) > 0 {
+		// The AAC timeline reaches the source's last audio (within the
+		// encoder's flush at the end, a few frames).
+		srcEnd, aacEnd := src.audio[len(src.audio)-1].PTS, aac.audio[len(aac.audio)-1].PTS
+		t.Logf("source audio ends at %d, AAC at %d (48 kHz)", srcEnd, aacEnd)
+		if srcEnd-aacEnd > 48000/4 {
+			t.Errorf("AAC ends %v before the source audio", time.Duration(srcEnd-aacEnd)*time.Second/48000)
+		}
+	}
 
 	if len(src.video) != len(s.Video()) {
 		t.Errorf("source rendition: %d video AUs arrived, %d published", len(src.video), len(s.Video()))
@@ -448,6 +464,49 @@ func TestKill9PluginMidStream(t *testing.T) {
 		}
 	}
 }
+
+// checkAACContiguous checks that every AAC frame follows the one before
+// it by exactly one frame (1024 samples): no hole, no overlap. When
+// minSilent > 0 it also wants at least that many silent frames (a run
+// standing in for an encoder that was down) between real ones.
+func checkAACContiguous(t *testing.T, name string, aus []*media.AccessUnit, minSilent int) {
+	t.Helper()
+	if len(aus) < 50 {
+		t.Fatalf("%s: only %d AAC frames", name, len(aus))
+	}
+	holes := 0
+	for i := 1; i < len(aus); i++ {
+		if d := aus[i].PTS - aus[i-1].PTS; d != 1024 {
+			holes++
+			if holes <= 5 {
+				t.Errorf("%s: frame %d at %d follows %d: step %d, want 1024", name, i, aus[i].PTS, aus[i-1].PTS, d)
+			}
+		}
+	}
+	if holes > 0 {
+		t.Errorf("%s: %d steps other than one frame in %d frames", name, holes, len(aus))
+	}
+	silent, first, last := 0, -1, -1
+	for i, au := range aus {
+		if len(au.Payload) == 1 && bytes.Equal(au.Payload[0], silentAAC) {
+			silent++
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	t.Logf("%s: %d AAC frames, %d silent (frames %d..%d, %v)", name, len(aus), silent, first, last,
+		time.Duration(silent)*1024*time.Second/48000)
+	if silent < minSilent || first <= 0 || last >= len(aus)-1 {
+		t.Errorf("%s: %d silent frames (frames %d..%d of %d), want ≥ %d between the encoder's own", name, silent, first, last, len(aus), minSilent)
+	}
+}
+
+// silentAAC is the steady-state AAC-LC frame ffmpeg's native encoder
+// makes of stereo digital silence (the host's own copy is checked by
+// TestSilentAACDecodesToZeros).
+var silentAAC = []byte{0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c}
 
 // TestFallbackToX264MidStream is acceptance 3b: a (pretend) VAAPI plugin
 // that fails after 10 frames every time is replaced by x264 mid-stream; the

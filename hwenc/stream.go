@@ -56,7 +56,10 @@ type worker struct {
 		pts int64
 		t   time.Time
 	}
-	lastAudio int64
+	lastAudio int64 // PTS of the last AAC frame written (valid when audioSet)
+	audioSet  bool
+	lastReal  time.Time // when the encoder's last AAC frame was written
+	silent    int       // silent AAC frames written (the encoder could not)
 	hasAudio  bool
 	audioOut  *hub.Publisher
 
@@ -184,7 +187,7 @@ func (w *worker) startSession(s *hub.Session) {
 	w.failures, w.retryAt, w.needKey = 0, time.Time{}, true
 	w.mu.Lock()
 	w.hasAudio = w.audioTrack >= 0
-	w.fellBack, w.lastErr, w.lastAudio = "", "", 0
+	w.fellBack, w.lastErr, w.lastAudio, w.audioSet = "", "", 0, false
 	w.mu.Unlock()
 	w.log.Info("transcoding stream", "session", s.ID, "plugin", w.plugin, "video", w.videoTrack >= 0, "audio", w.audioTrack >= 0)
 }
@@ -262,13 +265,59 @@ func (w *worker) onVideo(au *media.AccessUnit) {
 }
 
 func (w *worker) onAudio(au *media.AccessUnit) {
-	if au.Codec != media.CodecOpus || w.ts == nil || w.needKey {
+	if au.Codec != media.CodecOpus {
 		return
 	}
+	// The source audio is the clock of the AAC timeline: while the
+	// encoder cannot deliver (failed, waiting for its retry, restarting
+	// without output yet), silence keeps the AAC rendition and the rungs'
+	// audio free of holes up to the source's latest frame, so a player of
+	// the source variant (whose audio is the AAC rendition) plays on. A
+	// restarted encoder's frames that overlap the silence are dropped in
+	// publish.
+	down := w.ts == nil || w.ts.ended || !w.ts.aacOut.Load()
 	w.mu.Lock()
 	w.anchor.pts, w.anchor.t = au.PTS, au.Time
+	if down && w.audioSet && time.Since(w.lastReal) > silenceAfter {
+		w.fillSilenceLocked(au.PTS + opusFrame(au))
+	}
 	w.mu.Unlock()
+	if w.ts == nil || w.needKey {
+		return
+	}
 	w.feed(au)
+}
+
+// opusFrame is the duration of an Opus packet in 48 kHz ticks (RFC 6716
+// §3.1: the TOC byte's config and frame count code), 20 ms when it cannot
+// be read.
+func opusFrame(au *media.AccessUnit) int64 {
+	if len(au.Payload) == 0 || len(au.Payload[0]) == 0 {
+		return 960
+	}
+	p := au.Payload[0]
+	toc := p[0]
+	cfg := toc >> 3
+	var per int64 // one frame, in 48 kHz ticks
+	switch {
+	case cfg < 12: // SILK: 10, 20, 40, 60 ms
+		per = []int64{480, 960, 1920, 2880}[cfg&3]
+	case cfg < 16: // hybrid: 10, 20 ms
+		per = []int64{480, 960}[cfg&1]
+	default: // CELT: 2.5, 5, 10, 20 ms
+		per = []int64{120, 240, 480, 960}[cfg&3]
+	}
+	switch toc & 3 {
+	case 0:
+		return per
+	case 1, 2:
+		return 2 * per
+	default:
+		if len(p) < 2 || p[1]&0x3f == 0 {
+			return per
+		}
+		return per * int64(p[1]&0x3f)
+	}
 }
 
 func (w *worker) feed(au *media.AccessUnit) {
@@ -360,6 +409,7 @@ type tsess struct {
 	started time.Time
 	lastOut atomic.Int64
 	since   atomic.Int64 // when outputs could start flowing (unix ns)
+	aacOut  atomic.Bool  // an AAC frame of this session was published
 	health  atomic.Pointer[pb.Health]
 	wg      sync.WaitGroup
 }
@@ -522,24 +572,29 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 		if au.Codec != media.CodecAAC {
 			return
 		}
-		if w.lastAudio != 0 {
+		// The encoder delivers audio again: no more silence for it,
+		// also while its first frames are dropped as overlaps.
+		ts.aacOut.Store(true)
+		w.lastReal = time.Now()
+		if w.audioSet {
 			// A restarted encoder's first frame is mostly priming and
-			// overlaps what the last one sent: drop overlaps, snap frames
-			// that are within half a frame of contiguous, keep real gaps.
-			next := w.lastAudio + 1024
-			switch d := au.PTS - next; {
-			case d < -512:
+			// overlaps what the last one (or the silence standing in
+			// for it) sent: drop overlaps, snap frames that are within
+			// half a frame of contiguous, fill a hole with silence
+			// (the frame then snaps onto the silence's grid).
+			next := w.lastAudio + aacFrame
+			d := au.PTS - next
+			if d > aacFrame/2 && d <= maxFill {
+				w.fillSilenceLocked(au.PTS + aacFrame/2)
+				next = w.lastAudio + aacFrame
+				d = au.PTS - next
+			}
+			switch {
+			case d < -aacFrame/2:
 				return
-			case d <= 512:
+			case d <= aacFrame/2:
 				au.PTS, au.DTS = next, next
 			}
-		}
-		w.lastAudio = au.PTS
-		if !w.anchor.t.IsZero() {
-			au.Time = w.anchor.t.Add(time.Duration(au.PTS-w.anchor.pts) * time.Second / 48000)
-		}
-		for _, ro := range w.outs {
-			ro.pub.WriteAU(1, au)
 		}
 		if w.audioOut == nil {
 			pub, err := w.m.hub.Publish(hub.Key{Stream: w.id, Rendition: AudioRendition}, hub.Session{
@@ -547,11 +602,11 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 			})
 			if err != nil {
 				w.log.Warn("cannot publish the AAC rendition", "err", err)
-				return
+			} else {
+				w.audioOut = pub
 			}
-			w.audioOut = pub
 		}
-		w.audioOut.WriteAU(0, au)
+		w.writeAudioLocked(au)
 		return
 	}
 	idx := int(o.GetRendition())
