@@ -147,7 +147,10 @@ func TestMPD(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("live MPD:\n%s", raw)
-	if res.Header.Get("Content-Type") != "application/dash+xml" || res.Header.Get("Access-Control-Allow-Origin") != "*" {
+	// Gzip-negotiated (Go's client asks for it) with a strong ETag per
+	// representation (httpx.ServeDocument).
+	if res.Header.Get("Content-Type") != "application/dash+xml" || res.Header.Get("Access-Control-Allow-Origin") != "*" ||
+		res.Header.Get("Vary") != "Accept-Encoding" || !strings.HasSuffix(res.Header.Get("ETag"), `-gz"`) || !res.Uncompressed {
 		t.Errorf("headers %v", res.Header)
 	}
 	if m.GetType() != "dynamic" || m.AvailabilityStartTime == "" || m.MinimumUpdatePeriod == nil ||

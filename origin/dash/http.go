@@ -2,10 +2,7 @@ package dash
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -27,7 +24,7 @@ func statusOf(err error) int {
 
 func (s *Server) fail(w http.ResponseWriter, err error) {
 	code := statusOf(err)
-	cmaf.SetCORS(w.Header())
+	httpx.SetCORS(w.Header())
 	if code == http.StatusNotFound {
 		w.Header().Set("Cache-Control", cmaf.CacheNotFound)
 	} else {
@@ -203,9 +200,8 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	cmaf.SetCORS(h)
+	httpx.SetCORS(h)
 	h.Set("Content-Type", "application/dash+xml")
-	h.Set("Vary", "Accept-Encoding")
 	if ended {
 		h.Set("Cache-Control", "public, max-age=60")
 	} else {
@@ -213,21 +209,8 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 		// copy for a second.
 		h.Set("Cache-Control", "public, max-age=1")
 	}
-	body := buf.Bytes()
-	sum := sha256.Sum256(body)
-	etag := hex.EncodeToString(sum[:12])
-	if httpx.AcceptsGzip(r) {
-		var z bytes.Buffer
-		zw := gzip.NewWriter(&z)
-		_, _ = zw.Write(body)
-		_ = zw.Close()
-		body = z.Bytes()
-		etag += "-gz"
-		h.Set("Content-Encoding", "gzip")
-	}
-	h.Set("ETag", `"`+etag+`"`)
 	s.requests.WithLabelValues("200").Inc()
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+	httpx.ServeDocument(w, r, buf.Bytes())
 }
 
 type initKey struct {

@@ -2,17 +2,13 @@ package ts
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/edgenode/edgenode/internal/httpx"
 	"github.com/edgenode/edgenode/internal/hub"
@@ -30,7 +26,7 @@ func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /hls/{id}/master.m3u8", s.serveMaster)
 	mux.HandleFunc("GET /hls/{id}/{rendition}/index.m3u8", s.serveMedia)
 	mux.HandleFunc("GET /hls/{id}/{rendition}/{file}", s.serveSegment)
-	mux.HandleFunc("OPTIONS /hls/", servePreflight)
+	mux.HandleFunc("OPTIONS /hls/", httpx.Preflight)
 }
 
 // statusOf maps the package's errors to HTTP status codes, in one place.
@@ -46,24 +42,10 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-func cors(h http.Header) {
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Last-Modified, Age, Date")
-}
-
-func servePreflight(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	cors(h)
-	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
-	h.Set("Access-Control-Max-Age", "86400")
-	w.WriteHeader(http.StatusNoContent)
-}
-
 func (s *Server) fail(w http.ResponseWriter, kind string, err error) {
 	code := statusOf(err)
 	h := w.Header()
-	cors(h)
+	httpx.SetCORS(h)
 	// Apple HLS authoring spec / RFC 8216bis App. B.1: cache a failure
 	// about one target duration, so a CDN absorbs retries. The
 	// multivariant playlist's only 1 s, as LL-HLS's: it becomes playable
@@ -213,29 +195,15 @@ func (s *Server) serveMedia(w http.ResponseWriter, req *http.Request) {
 // while live.
 func (s *Server) writePlaylist(w http.ResponseWriter, req *http.Request, kind, body string, ended bool) {
 	h := w.Header()
-	cors(h)
+	httpx.SetCORS(h)
 	h.Set("Content-Type", "application/vnd.apple.mpegurl")
-	h.Set("Vary", "Accept-Encoding")
 	maxAge := max(1, int(s.cfg.SegmentDuration.Seconds()/2))
 	if ended {
 		maxAge = int(s.cfg.Linger.Seconds())
 	}
 	h.Set("Cache-Control", fmt.Sprintf("max-age=%d", maxAge))
-	sum := sha256.Sum256([]byte(body))
-	etag := hex.EncodeToString(sum[:12])
-	data := []byte(body)
-	if httpx.AcceptsGzip(req) {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		_, _ = zw.Write(data)
-		_ = zw.Close()
-		data = buf.Bytes()
-		etag += "-gz"
-		h.Set("Content-Encoding", "gzip")
-	}
-	h.Set("ETag", `"`+etag+`"`)
 	s.m.requests.WithLabelValues(kind, "200").Inc()
-	http.ServeContent(w, req, "", time.Time{}, bytes.NewReader(data))
+	httpx.ServeDocument(w, req, []byte(body))
 }
 
 func (s *Server) serveSegment(w http.ResponseWriter, req *http.Request) {
@@ -268,7 +236,7 @@ func (s *Server) serveSegment(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	h := w.Header()
-	cors(h)
+	httpx.SetCORS(h)
 	h.Set("Content-Type", "video/mp2t")
 	// Complete segments never change (numbers are never reused, also
 	// across restarts): RFC 8216bis App. B.1 long caching.
