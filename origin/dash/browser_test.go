@@ -37,19 +37,9 @@ func TestDashJSPlays(t *testing.T) {
 	e := start(t, origin.Config{}, dash.Config{}, 0)
 	bctx := playertest.Browser(t, ctx) // launched before the publisher: its start-up is not the player's
 
-	pub, err := e.hub.Publish(hub.Key{Stream: 11, Rendition: hub.Source}, hub.Session{ID: "x", Tracks: stream.Tracks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	pctx, pcancel := context.WithCancel(ctx)
-	defer func() { pcancel(); <-done }()
-	go func() {
-		// Five ramps, 60 s in all: enough for a slow (race-instrumented,
-		// shared) machine to start the browser and play.
-		done <- stream.Play(pctx, pub, mediatest.PlayOptions{Realtime: true, Loops: 5})
-		pub.Close()
-	}()
+	// Five ramps, 60 s in all: enough for a slow (race-instrumented,
+	// shared) machine to start the browser and play.
+	stream.PlayLive(t, ctx, e.hub, hub.Key{Stream: 11, Rendition: hub.Source}, mediatest.PlayOptions{Loops: 5})
 
 	if err := playertest.Open(bctx, e.url+"/player/11?format=ll-dash"); err != nil {
 		t.Fatal(err)

@@ -25,18 +25,7 @@ func TestInProgressSegmentChunked(t *testing.T) {
 	defer cancel()
 	stream := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 8 * time.Second}}})
 	e := start(t, origin.Config{}, dash.Config{}, 0)
-	pub, err := e.hub.Publish(hub.Key{Stream: 12, Rendition: hub.Source}, hub.Session{ID: "c", Tracks: stream.Tracks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pctx, pcancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = stream.Play(pctx, pub, mediatest.PlayOptions{Realtime: true})
-		pub.Close()
-	}()
-	defer func() { pcancel(); <-done }()
+	stream.PlayLive(t, ctx, e.hub, hub.Key{Stream: 12, Rendition: hub.Source}, mediatest.PlayOptions{})
 
 	// Wait for a live MPD listing at least two video segments.
 	var number, media string

@@ -109,20 +109,12 @@ func TestEarlyPlayerGetsAudio(t *testing.T) {
 	frames := aacFrames(t, ctx, 10*time.Second)
 	e := start(t, ts.Config{Grace: 300 * time.Millisecond}, hub.New(0), nil)
 
-	spub, err := e.hub.Publish(hub.Key{Stream: 5, Rendition: hub.Source}, hub.Session{ID: "s", Tracks: src.Tracks})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Now()
+	src.PlayLive(t, ctx, e.hub, hub.Key{Stream: 5, Rendition: hub.Source}, mediatest.PlayOptions{Start: t0})
 	pctx, pcancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { pcancel(); wg.Wait() }()
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		_ = src.Play(pctx, spub, mediatest.PlayOptions{Realtime: true, Start: t0})
-		spub.Close()
-	}()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		select {

@@ -2,17 +2,11 @@ package ts_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/mediatest"
-	"github.com/edgenode/edgenode/origin/player"
 	"github.com/edgenode/edgenode/origin/player/playertest"
 	"github.com/edgenode/edgenode/origin/ts"
 )
@@ -32,42 +26,11 @@ func TestHLSJSPlaysTS(t *testing.T) {
 		{Width: 320, Height: 180, Duration: 3 * time.Second},
 		{Width: 640, Height: 360, Duration: 21 * time.Second},
 	}})
-	h := hub.New(0)
-	srv, err := ts.New(ts.Config{}, h, nil, prometheus.NewRegistry(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	pl, err := player.New(player.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	srv.RegisterRoutes(mux)
-	pl.RegisterRoutes(mux)
-	mux.HandleFunc("GET /time", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
-	})
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-
+	e := start(t, ts.Config{}, hub.New(0), nil)
 	bctx := playertest.Browser(t, ctx) // launched before the publisher: its start-up is not the player's
-	pub, err := h.Publish(hub.Key{Stream: 9, Rendition: hub.Source}, hub.Session{ID: "x", Tracks: stream.Tracks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	pctx, pcancel := context.WithCancel(ctx)
-	defer func() { pcancel(); <-done }()
-	go func() {
-		done <- stream.Play(pctx, pub, mediatest.PlayOptions{Realtime: true})
-		pub.Close()
-	}()
+	stream.PlayLive(t, ctx, e.hub, hub.Key{Stream: 9, Rendition: hub.Source}, mediatest.PlayOptions{})
 
-	if err := playertest.Open(bctx, hs.URL+"/player/9?format=hls-ts"); err != nil {
+	if err := playertest.Open(bctx, e.url+"/player/9?format=hls-ts"); err != nil {
 		t.Fatal(err)
 	}
 	last, seen, err := playertest.WaitPlaying(bctx, 4*time.Second, 40*time.Second)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/mediatest"
+	"github.com/edgenode/edgenode/origin/player"
 	"github.com/edgenode/edgenode/origin/ts"
 )
 
@@ -56,6 +57,7 @@ type env struct {
 	url string
 }
 
+// start runs the TS server on h, the player page and /time on loopback.
 func start(t *testing.T, cfg ts.Config, h *hub.Hub, st ts.State) *env {
 	t.Helper()
 	s, err := ts.New(cfg, h, st, prometheus.NewRegistry(), nil)
@@ -65,8 +67,16 @@ func start(t *testing.T, cfg ts.Config, h *hub.Hub, st ts.State) *env {
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	pl, err := player.New(player.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux := http.NewServeMux()
 	s.RegisterRoutes(mux)
+	pl.RegisterRoutes(mux) // the player page, for the browser tests
+	mux.HandleFunc("GET /time", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
+	})
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		hs.Close()
