@@ -9,6 +9,7 @@ import (
 
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/mediatest"
+	"github.com/edgenode/edgenode/internal/store/storetest"
 )
 
 func waitPlaylist(t *testing.T, ctx context.Context, url string, ok func(string) bool) string {
@@ -41,7 +42,7 @@ func TestNumberingContinues(t *testing.T) {
 	defer cancel()
 	stream := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 3 * time.Second}}})
 	key := hub.Key{Stream: 3, Rendition: hub.Source}
-	st := &memState{}
+	st := storetest.Open(t) // the node's store: a restart keeps it
 	url := "/hls/3/source/index.m3u8"
 
 	publish := func(h *hub.Hub, id string) {

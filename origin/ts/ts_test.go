@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,33 +22,12 @@ import (
 
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/mediatest"
+	"github.com/edgenode/edgenode/internal/store/storetest"
 	"github.com/edgenode/edgenode/origin/player"
 	"github.com/edgenode/edgenode/origin/ts"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// memState is an in-memory State (the node passes its bbolt store).
-type memState struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (s *memState) GetState(c, k string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.m[c+"\x00"+k], nil
-}
-
-func (s *memState) PutState(c, k string, v []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string][]byte{}
-	}
-	s.m[c+"\x00"+k] = bytes.Clone(v)
-	return nil
-}
 
 type env struct {
 	hub *hub.Hub
@@ -174,7 +152,8 @@ func TestSegmentsPlaylistsFFprobe(t *testing.T) {
 		{Width: 320, Height: 180, Duration: 3 * time.Second},
 		{Width: 640, Height: 360, Duration: 5 * time.Second},
 	}})
-	st := &memState{}
+	st := storetest.Open(t) // the node's store, in a temp dir
+
 	e := start(t, ts.Config{Grace: 300 * time.Millisecond}, hub.New(4096), st) // Play is not paced: room for all AUs
 
 	// Unknown stream: 404 with a short cache lifetime.
