@@ -41,6 +41,13 @@ type Config struct {
 	// (the segment cadence). Default 1s; negative disables the timer
 	// (PLIs on loss are still sent).
 	PLIInterval time.Duration `yaml:"pli_interval"`
+	// StartKeyframe: this long after a session's first keyframe another is
+	// requested, so that the origin can close a short first segment and
+	// players (hls.js waits for one complete segment) start sooner; the
+	// PLI timer restarts from it. Default 350ms (Chromium ignores a PLI
+	// that comes within 300 ms of the one before: the start PLI); negative
+	// disables.
+	StartKeyframe time.Duration `yaml:"start_keyframe"`
 	// PostRate is how many WHIP requests per second one client address
 	// may make (token bucket); above it: 429. Default 5 per second.
 	PostRate float64 `yaml:"post_rate"`
@@ -67,6 +74,7 @@ const (
 	DefaultMaxSessions      = 100
 	DefaultStaleTimeout     = 5 * time.Second
 	DefaultPLIInterval      = time.Second
+	DefaultStartKeyframe    = 350 * time.Millisecond
 	DefaultPostRate         = 5
 	DefaultPostBurst        = 20
 	DefaultStartBitrateKbps = 2500
@@ -94,6 +102,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PLIInterval == 0 {
 		c.PLIInterval = DefaultPLIInterval
+	}
+	if c.StartKeyframe == 0 {
+		c.StartKeyframe = DefaultStartKeyframe
 	}
 	if c.PostRate == 0 {
 		c.PostRate = DefaultPostRate

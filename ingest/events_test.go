@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/ingest"
 	"github.com/edgenode/edgenode/ingest/internal/whipclient"
 	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/internal/mediatest"
@@ -117,6 +118,35 @@ func TestLossRecoveredByNACK(t *testing.T) {
 	waitMetric(ctx, t, e, `edgenode_ingest_nacks_total{kind="video",stream="42"}`, func(v float64) bool { return v > 0 })
 }
 
+// TestStartKeyframe: with the PLI timer off, the ingest asks for a
+// keyframe at the start and once more StartKeyframe after the first one
+// (a short first segment: players start sooner), then no more.
+func TestStartKeyframe(t *testing.T) {
+	cfg := testConfig()
+	cfg.PLIInterval = -1
+	e := newEnv(t, cfg)
+	sub := e.hub.Subscribe(key42, "test")
+	defer sub.Close()
+	p := publish(t, e, whipclient.Options{NoAudio: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var firstKey time.Time
+	collect(ctx, t, sub, func(c *collected) bool {
+		if firstKey.IsZero() && len(c.video) > 0 {
+			firstKey = time.Now()
+		}
+		return len(c.video) > 0 && c.video[len(c.video)-1].PTS-c.video[0].PTS >= 2*90000
+	})
+	at := p.PLITimes()
+	if len(at) != 2 {
+		t.Fatalf("%d PLIs in 2 s without the timer; want the start one and one %v after the first keyframe", len(at), ingest.DefaultStartKeyframe)
+	}
+	if d := at[1].Sub(firstKey); d < ingest.DefaultStartKeyframe-20*time.Millisecond {
+		t.Errorf("second PLI %v after the first keyframe reached the hub, want ≥ %v", d, ingest.DefaultStartKeyframe)
+	}
+	t.Logf("second PLI %v after the first, %v after the first keyframe reached the hub", at[1].Sub(at[0]), at[1].Sub(firstKey))
+}
+
 // TestPLIOnLoss: with the PLI timer off and losses the publisher does not
 // repair, the ingest asks for a keyframe on loss, and the stream goes on
 // from the next IDR.
@@ -125,6 +155,7 @@ func TestPLIOnLoss(t *testing.T) {
 		t.Run(map[bool]string{false: "no loss: only the first PLI", true: "loss: PLIs"}[lossy], func(t *testing.T) {
 			cfg := testConfig()
 			cfg.PLIInterval = -1
+			cfg.StartKeyframe = -1
 			e := newEnv(t, cfg)
 			sub := e.hub.Subscribe(key42, "test")
 			defer sub.Close()

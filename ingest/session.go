@@ -313,10 +313,11 @@ func (sess *session) readVideo(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver,
 	sess.statsMu.Unlock()
 	sess.videoSSR.Store(uint32(tr.SSRC()))
 	sess.readRTCP(recv, clock)
-	sess.startTicker()
+	firstKey := make(chan struct{}, 1)
+	sess.startTicker(firstKey)
 	// The stream starts waiting for an IDR: ask at once.
 	sess.pli("start", false)
-	first := true
+	first, keyed := true, false
 	sess.readLoop(tr, reord, func(p *rtp.Packet) {
 		aus, err := dep.Push(p)
 		if first && len(aus) > 0 {
@@ -333,6 +334,10 @@ func (sess *session) readVideo(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver,
 			}
 		}
 		for _, au := range aus {
+			if au.Key && !keyed {
+				keyed = true
+				firstKey <- struct{}{}
+			}
 			pub.WriteAU(sess.videoIdx, au)
 		}
 	})
@@ -379,8 +384,10 @@ func (sess *session) readLoop(tr *webrtc.TrackRemote, reord *rtpau.Reorder, push
 }
 
 // startTicker starts the PLI timer (segment cadence) and the stats
-// sampler.
-func (sess *session) startTicker() {
+// sampler. firstKey receives once, when the session's first keyframe is
+// out: StartKeyframe later one more is asked for (a short first segment,
+// so that players start sooner) and the timer restarts from there.
+func (sess *session) startTicker(firstKey <-chan struct{}) {
 	if !sess.addWorker() {
 		return
 	}
@@ -388,17 +395,29 @@ func (sess *session) startTicker() {
 		defer sess.wg.Done()
 		statsT := time.NewTicker(time.Second)
 		defer statsT.Stop()
-		var pliC <-chan time.Time
-		if iv := sess.srv.cfg.PLIInterval; iv > 0 {
-			t := time.NewTicker(iv)
-			defer t.Stop()
-			pliC = t.C
+		iv := sess.srv.cfg.PLIInterval
+		var pliT *time.Ticker
+		var pliC, earlyC <-chan time.Time
+		if iv > 0 {
+			pliT = time.NewTicker(iv)
+			defer pliT.Stop()
+			pliC = pliT.C
 		}
 		var prev sampled
 		for {
 			select {
 			case <-sess.ctx.Done():
 				return
+			case <-firstKey:
+				if d := sess.srv.cfg.StartKeyframe; d > 0 {
+					earlyC = time.After(d)
+				}
+			case <-earlyC:
+				earlyC = nil
+				sess.pli("start segment", false)
+				if pliT != nil {
+					pliT.Reset(iv)
+				}
 			case <-pliC:
 				sess.pli("interval", false)
 			case <-statsT.C:

@@ -369,6 +369,8 @@ type writer struct {
 	seq     uint32
 
 	seg       *Segment // open segment, nil between segments
+	firstSeg  bool     // seg is the first of a publisher session
+	newSess   bool     // the next segment opened is a session's first
 	segClosed bool     // leader: next sample opens a new segment
 	cutSeg    bool     // follower: pending segment cut
 
@@ -400,6 +402,7 @@ func (w *writer) startSession(tr media.Track, base time.Duration) {
 	w.disc = true
 	w.newInit = true
 	w.waitKey = w.t.kind == Video
+	w.newSess = true
 	w.pending = nil
 	w.segClosed = true
 	if w.t.kind == Video {
@@ -581,8 +584,16 @@ func (w *writer) leaderAdd(s *sample) error {
 	// CMAF §7.3.2.2 / DASH: a segment starts at a random-access sample; an
 	// SPS change or a new session forces one. The duration check allows
 	// 10 % of jitter so that a 1 s keyframe interval gives 1 s segments.
+	// The first segment of a session may end at any keyframe a part
+	// target or more into it: the ingest asks for one early
+	// (ingest.Config.StartKeyframe) so that players, which start from a
+	// complete segment (hls.js), start sooner.
+	var segDur time.Duration
+	if w.seg != nil {
+		segDur = w.dur(w.seg.Ticks + w.partTk)
+	}
 	cut := s.key && w.seg != nil && (w.newInit || w.disc ||
-		w.dur(w.seg.Ticks+w.partTk) >= cfg.SegmentDuration*9/10)
+		segDur >= cfg.SegmentDuration*9/10 || (w.firstSeg && segDur >= cfg.PartTarget))
 	if c := w.p.clock; c != nil && w.t.kind == Audio && w.seg != nil && c.active() {
 		// clock.go: an audio-only rendition cuts at the video's boundaries
 		// (its own rule only for an overlong segment).
@@ -720,6 +731,7 @@ func (w *writer) push(s *sample, dur uint64) error {
 			w.alignDisc(c, sg, prev) // clock.go
 		}
 		w.disc = false
+		w.firstSeg, w.newSess = w.newSess, false
 		if sg.Wall.IsZero() {
 			sg.Wall = time.Now()
 		}

@@ -404,3 +404,44 @@ type countingWriter struct {
 func (c *countingWriter) Write(b []byte) (int, error) { c.writes++; return c.buf.Write(b) }
 
 var _ = media.CodecH264
+
+// TestShortFirstSegment: the first segment of each publisher session ends
+// at the first keyframe a part target or more into it (the ingest asks for
+// one early so that players start sooner); later keyframes that come early
+// do not cut.
+func TestShortFirstSegment(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{
+		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 3 * time.Second}},
+		GOP:    300 * time.Millisecond,
+	})
+	reg := NewRegistry()
+	cfg := Config{}.WithDefaults()
+	p := NewPackager(cfg, hub.Key{Stream: 8, Rendition: hub.Source}, reg, nil, nil)
+	start := time.Now()
+	feed(t, p, st, start)
+	feed(t, p, st, start.Add(4*time.Second)) // the publisher reconnects
+	rd, _ := reg.Stream(8)
+	r, _ := rd.Rendition(hub.Source)
+	vs := r.Video.Snapshot()
+	var durs []time.Duration
+	for _, sg := range vs.Segments {
+		durs = append(durs, sg.Duration.Round(10*time.Millisecond))
+	}
+	// Per session: 0.3 s, then 0.9 s (three GOPs: 10 % jitter allowed),
+	// 0.9 s, and the rest at the end of the session.
+	want := []time.Duration{300 * time.Millisecond, 900 * time.Millisecond, 900 * time.Millisecond}
+	if len(durs) != 8 {
+		t.Fatalf("segments %v, want two sessions of %v + the rest", durs, want)
+	}
+	for i, sess := range [][]time.Duration{durs[:3], durs[4:7]} {
+		for j := range want {
+			if sess[j] != want[j] {
+				t.Errorf("session %d: segments %v, want %v first", i+1, durs, want)
+				break
+			}
+		}
+	}
+	if !vs.Segments[4].Discontinuity {
+		t.Errorf("second session's first segment is not a discontinuity")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,6 +106,8 @@ type Publisher struct {
 	wg      sync.WaitGroup
 	sent    atomic.Uint64
 	plis    atomic.Uint64
+	pliMu   sync.Mutex
+	pliAt   []time.Time
 	errs    chan error
 	trickle sync.WaitGroup
 }
@@ -361,6 +364,9 @@ func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
 			for _, pk := range pkts {
 				if _, ok := pk.(*rtcp.PictureLossIndication); ok {
 					p.plis.Add(1)
+					p.pliMu.Lock()
+					p.pliAt = append(p.pliAt, time.Now())
+					p.pliMu.Unlock()
 				}
 			}
 		}
@@ -369,6 +375,13 @@ func (p *Publisher) readRTCP(s *webrtc.RTPSender) {
 
 // PLIs counts the keyframe requests received.
 func (p *Publisher) PLIs() uint64 { return p.plis.Load() }
+
+// PLITimes returns when each keyframe request arrived.
+func (p *Publisher) PLITimes() []time.Time {
+	p.pliMu.Lock()
+	defer p.pliMu.Unlock()
+	return slices.Clone(p.pliAt)
+}
 
 // ETag is the session's current entity tag.
 func (p *Publisher) ETag() string {
