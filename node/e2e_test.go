@@ -299,12 +299,15 @@ func startMeasure(t *testing.T, b *browsertest.Browser, n *node.Node, token, nam
 }
 
 // TestStartAfterPublish is acceptance 1's "a player can start ≤ 2 s after
-// the publisher's first packet": the player page is open before the
-// publisher clicks Go Live, and LL-DASH must be playing within 2 s of the
-// publisher going live (LL-HLS is measured beside it) (its PeerConnection connected, which is
-// 40–130 ms before the first packet reaches the node). The machine is
-// shared with other work, so a format that misses is measured once more on
-// a fresh publish.
+// the publisher's first packet": the player pages are open before the
+// publisher clicks Go Live, and LL-HLS and LL-DASH must each be playing
+// within 2 s of the publisher going live (its PeerConnection connected,
+// which is 40–130 ms before the first packet reaches the node). hls.js
+// starts from a complete segment: the ingest asks for a keyframe 350 ms
+// into the session (ingest.Config.StartKeyframe) and the packager closes
+// the session's first segment there (0.4–0.5 s), which took LL-HLS from
+// 1.9–2.9 s to 1.0–1.7 s. The machine is shared with other work, so a
+// format that misses is measured once more on a fresh publish.
 func TestStartAfterPublish(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end browser test")
@@ -320,19 +323,10 @@ func TestStartAfterPublish(t *testing.T) {
 	t.Logf("cold browser: publisher live → playing: %v", warm)
 	got := startMeasure(t, b, n, token, "start1", formats)
 	t.Logf("publisher live → playing: %v", got)
-	// LL-DASH is judged. LL-HLS is measured and reported: hls.js 1.7.4
-	// needs a complete segment in the playlist before it starts, so its
-	// start is bound to the end of the first 1 s segment and measured
-	// 1.9–2.9 s here; the way down (a short first segment after an early
-	// PLI) is an open item of the issue, not something this test hides.
-	judged := map[string]bool{"ll-dash": true}
 	var again []string
 	for _, f := range formats {
-		if got[f] > limit && judged[f] {
+		if got[f] > limit {
 			again = append(again, f)
-		}
-		if !judged[f] {
-			t.Logf("%s (reported, not judged): playing %v after the publisher went live", f, got[f])
 		}
 	}
 	if len(again) > 0 {

@@ -202,9 +202,13 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	httpx.SetCORS(h)
 	h.Set("Content-Type", "application/dash+xml")
-	if ended {
+	switch {
+	case ended:
 		h.Set("Cache-Control", "public, max-age=60")
-	} else {
+	case startingUp(&views[0].snap):
+		// Reloaded every part (mpd.go startingUp): a CDN must not hold it.
+		h.Set("Cache-Control", "no-cache")
+	default:
 		// Players reload every minimumUpdatePeriod; a CDN may serve one
 		// copy for a second.
 		h.Set("Cache-Control", "public, max-age=1")

@@ -49,6 +49,19 @@ type mpdInput struct {
 	video func(v *view, initID uint64) (videoInfo, bool)
 }
 
+// startingUp reports whether the primary track's window is only the
+// segment being written. The MPD announces it at its nominal length, but a
+// publisher session's first segment is often short (ingest asks for an
+// early keyframe so that HLS players, which start from a complete segment,
+// start sooner): players are told to reload the MPD every part until the
+// segment is complete, so they learn its real length before they look for
+// the next one (announced at 1 s and reloaded after 1 s, it sent dash.js
+// seeking back and forth: start-up 0.3–1 s slower, node/e2e_test.go
+// TestStartAfterPublish).
+func startingUp(s *cmaf.Snapshot) bool {
+	return len(s.Segments) == 1 && !s.Segments[0].Complete && !s.Ended
+}
+
 func dur(d time.Duration) *mpd.Duration {
 	v := mpd.Duration(d.Round(time.Millisecond))
 	return &v
@@ -105,6 +118,9 @@ func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
 		mup := in.cfg.MinimumUpdatePeriod
 		if mup == 0 {
 			mup = segTarget
+		}
+		if startingUp(&prim.snap) {
+			mup = min(mup, partTarget)
 		}
 		m.MinimumUpdatePeriod = dur(mup)
 		m.SuggestedPresentationDelay = dur(in.cfg.TargetLatency)

@@ -181,6 +181,17 @@
       var code = e && e.error ? e.error.code : 0;
       if (code === 11 || code === 25) { retryLater(function () { p.attachSource(url); }); }
     });
+    // Loading steps, for start-up diagnostics (as for hls.js above).
+    var E = dashjs.MediaPlayer.events;
+    [E.MANIFEST_LOADED, E.STREAM_INITIALIZED, E.CAN_PLAY].forEach(function (name) {
+      var once = function () { mark(name); p.off(name, once); };
+      p.on(name, once);
+    });
+    p.on(E.FRAGMENT_LOADING_COMPLETED, function (e) {
+      var r = e && e.request;
+      if (r && st.marks.length < 40) { mark('fragLoaded:' + r.mediaType + ':' + r.index + '@' + (+r.startTime).toFixed(2)); }
+    });
+    p.on(E.PLAYBACK_SEEKING, function (e) { if (st.marks.length < 40) { mark('seeking@' + (e && e.seekTime !== undefined ? (+e.seekTime).toFixed(2) : '')); } });
     p.initialize(video, url, true);
     window.edgenodeLib = p; // for diagnostics from the console or a test
     st.lib = 'dash.js ' + dashjs.Version;
