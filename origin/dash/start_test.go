@@ -37,6 +37,8 @@ func TestMPDBeforePublisher(t *testing.T) {
 		code     int
 		complete bool // availabilityTimeComplete is absent or true
 		segs     int  // segments the video timeline lists
+		mup      time.Duration
+		cache    string
 		body     string
 	}
 	got := make(chan result, 1)
@@ -44,7 +46,10 @@ func TestMPDBeforePublisher(t *testing.T) {
 	go func() {
 		close(asked)
 		res, m, body := getMPD(t, e.url+"/cmaf/7/index.mpd")
-		r := result{code: res.StatusCode, body: body}
+		r := result{code: res.StatusCode, body: body, cache: res.Header.Get("Cache-Control")}
+		if m != nil && m.MinimumUpdatePeriod != nil {
+			r.mup = time.Duration(*m.MinimumUpdatePeriod)
+		}
 		if m != nil && len(m.Periods) > 0 && len(m.Periods[0].AdaptationSets) > 0 {
 			st := m.Periods[0].AdaptationSets[0].Representations[0].SegmentTemplate
 			r.complete = st.AvailabilityTimeComplete == nil || *st.AvailabilityTimeComplete
@@ -79,6 +84,13 @@ func TestMPDBeforePublisher(t *testing.T) {
 	if r.segs != 1 {
 		t.Errorf("MPD lists %d segments, want only the first one:\n%s", r.segs, r.body)
 	}
+	// The segment being written is announced at its nominal length, which
+	// a session's first segment often is not (ingest's early keyframe):
+	// players reload every part until it is complete, past any CDN cache.
+	partTarget := cmaf.Config{}.WithDefaults().PartTarget
+	if r.mup != partTarget || r.cache != "no-cache" {
+		t.Errorf("MPD of a starting stream: minimumUpdatePeriod %v, Cache-Control %q; want %v and no-cache", r.mup, r.cache, partTarget)
+	}
 	// Answered as soon as the first part existed, not when the first
 	// segment was complete (its GOP is 2 s of realtime play).
 	tr, ok := e.reg.Lookup(7, hub.Source, cmaf.Video)
@@ -87,6 +99,19 @@ func TestMPDBeforePublisher(t *testing.T) {
 	}
 	if sg, ok := tr.Segment(tr.Snapshot().Segments[0].MSN); ok && sg.Complete {
 		t.Errorf("MPD was answered only after the first segment was complete")
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if sg, ok := tr.Segment(tr.Snapshot().Segments[0].MSN); ok && sg.Complete {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("first segment never completed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if res, m, _ := getMPD(t, e.url+"/cmaf/7/index.mpd"); m == nil || m.MinimumUpdatePeriod == nil ||
+		time.Duration(*m.MinimumUpdatePeriod) <= partTarget || res.Header.Get("Cache-Control") == "no-cache" {
+		t.Errorf("MPD once the first segment is complete still says reload every part: %v", res.Header)
 	}
 	cancel()
 	<-playDone
