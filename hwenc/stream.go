@@ -278,6 +278,16 @@ func (w *worker) onAudio(au *media.AccessUnit) {
 	down := w.ts == nil || w.ts.ended || !w.ts.aacOut.Load()
 	w.mu.Lock()
 	w.anchor.pts, w.anchor.t = au.PTS, au.Time
+	if !w.audioSet && w.ts != nil && !w.needKey && w.session != nil {
+		// The first frame fed to the encoder starts the AAC timeline
+		// (the encoder's own first frame is its priming, one frame
+		// earlier): the source variant has audio from its first
+		// segment although the encoder's process takes a while to start
+		// (over a second on a loaded box). What the encoder makes of the
+		// frames silence already covered is dropped.
+		w.lastAudio, w.audioSet = au.PTS-aacFrame, true
+		w.openAudioLocked()
+	}
 	if down && w.audioSet && time.Since(w.lastReal) > silenceAfter {
 		w.fillSilenceLocked(au.PTS + opusFrame(au))
 	}
@@ -596,16 +606,7 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 				au.PTS, au.DTS = next, next
 			}
 		}
-		if w.audioOut == nil {
-			pub, err := w.m.hub.Publish(hub.Key{Stream: w.id, Rendition: AudioRendition}, hub.Session{
-				ID: w.session.ID + "/" + AudioRendition, Tracks: []media.Track{{Codec: media.CodecAAC, SampleRate: 48000, Channels: 2}},
-			})
-			if err != nil {
-				w.log.Warn("cannot publish the AAC rendition", "err", err)
-			} else {
-				w.audioOut = pub
-			}
-		}
+		w.openAudioLocked()
 		w.writeAudioLocked(au)
 		return
 	}
@@ -645,6 +646,22 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 	}
 	ro.pub.WriteAU(0, au)
 	w.m.mets.frames.WithLabelValues(r.Name).Inc()
+}
+
+// openAudioLocked publishes the AAC-only rendition if it is not yet.
+// w.mu is held.
+func (w *worker) openAudioLocked() {
+	if w.audioOut != nil {
+		return
+	}
+	pub, err := w.m.hub.Publish(hub.Key{Stream: w.id, Rendition: AudioRendition}, hub.Session{
+		ID: w.session.ID + "/" + AudioRendition, Tracks: []media.Track{{Codec: media.CodecAAC, SampleRate: 48000, Channels: 2}},
+	})
+	if err != nil {
+		w.log.Warn("cannot publish the AAC rendition", "err", err)
+		return
+	}
+	w.audioOut = pub
 }
 
 func (w *worker) openRendition(r media.Rendition, key *media.AccessUnit) (*hub.Publisher, error) {
