@@ -183,13 +183,19 @@ func (p *Plugin) Args(cfg *pb.Config, input string, outputs []string) []string {
 	return args
 }
 
-// X264Args is the libx264 rung: veryfast, zerolatency, main, no B-frames,
-// no keyframes of its own (scenecut=0, infinite keyint).
+// X264Args is the libx264 rung: veryfast, zerolatency, main at the
+// rung's level, no B-frames, no keyframes of its own (scenecut=0, infinite
+// keyint).
 func X264Args(r *pb.Rendition) []string {
 	b := strconv.Itoa(int(r.GetBitrate()))
 	return []string{"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "main",
-		"-bf", "0", "-forced-idr", "1", "-x264-params", "keyint=infinite:scenecut=0",
+		"-level", rungLevel(r), "-bf", "0", "-forced-idr", "1", "-x264-params", "keyint=infinite:scenecut=0",
 		"-b:v", b, "-maxrate", b, "-bufsize", b, "-threads", "1"}
+}
+
+// rungLevel is the -level argument for one rung (see Level).
+func rungLevel(r *pb.Rendition) string {
+	return LevelArg(Level(int(r.GetWidth()), int(r.GetHeight()), RungFrameRate, int(r.GetBitrate())))
 }
 
 // Transcode runs one ffmpeg for the session.

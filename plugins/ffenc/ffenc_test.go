@@ -169,6 +169,9 @@ func TestTranscodeAlignsWithSource(t *testing.T) {
 	defer cancel()
 	c := inProcess(t, &ffenc.Plugin{Profile: ffenc.X264()})
 	cfg := ladder()
+	// H.264 Table A-1 at 30 fps: 640x360 is 920 MBs, 27600 MB/s (> 2.2's
+	// 20250) → 3.0; 320x180 is 240 MBs, 7200 MB/s, 200 kbit/s → 1.3.
+	wantLevel := map[string]int{"360p": 30, "180p": 13}
 	res := run(ctx, c, cfg, in)
 	if res.err != nil {
 		t.Fatal(res.err)
@@ -185,6 +188,9 @@ func TestTranscodeAlignsWithSource(t *testing.T) {
 				}
 				if sps.Width() != int(r.GetWidth()) || sps.Height() != int(r.GetHeight()) {
 					t.Errorf("%s: keyframe at %d is %dx%d", r.GetName(), au.GetPts(), sps.Width(), sps.Height())
+				}
+				if want := wantLevel[r.GetName()]; int(sps.LevelIdc) != want || sps.ProfileIdc != 77 {
+					t.Errorf("%s: SPS profile_idc %d level_idc %d, want Main (77) at %d", r.GetName(), sps.ProfileIdc, sps.LevelIdc, want)
 				}
 			}
 			if au.GetDts() != au.GetPts() {
@@ -207,6 +213,36 @@ func TestTranscodeAlignsWithSource(t *testing.T) {
 	}
 	if last-first < 3*48000 {
 		t.Errorf("AAC covers only %d ticks", last-first)
+	}
+}
+
+// TestLevel is the rung level from ITU-T H.264 Table A-1.
+func TestLevel(t *testing.T) {
+	for _, c := range []struct {
+		w, h    int
+		fps     float64
+		bitrate int
+		want    int
+		arg     string
+	}{
+		{1280, 720, 30, 2_500_000, 31, "3.1"}, // 3600 MBs = 3.1's MaxFS, 108000 MB/s = its MaxMBPS
+		{1280, 720, 60, 2_500_000, 32, "3.2"},
+		{854, 480, 30, 1_200_000, 31, "3.1"}, // 1620 MBs but 48600 MB/s > 3.0's 40500
+		{720, 480, 30, 1_200_000, 30, "3"},   // 1350 MBs, 40500 MB/s: exactly 3.0
+		{640, 360, 30, 600_000, 30, "3"},
+		{320, 180, 30, 200_000, 13, "1.3"},
+		{320, 180, 30, 1_000_000, 20, "2"}, // 1.3 allows only 768 kbit/s
+		{176, 144, 15, 64_000, 10, "1"},
+		{1920, 1080, 30, 6_000_000, 40, "4"},
+		{1920, 1080, 60, 6_000_000, 42, "4.2"},
+		{3840, 2160, 30, 20_000_000, 51, "5.1"},
+		{1280, 720, 30, 30_000_000, 41, "4.1"}, // bit rate above 4.0's 20 Mbit/s
+		{4000, 16, 1, 10_000, 40, "4"},         // 250 MBs wide: √(8·MaxFS) ≥ 250 first at 4.0 (3.2 allows 202)
+	} {
+		got := ffenc.Level(c.w, c.h, c.fps, c.bitrate)
+		if got != c.want || ffenc.LevelArg(got) != c.arg {
+			t.Errorf("Level(%dx%d@%v, %d) = %d (%q), want %d (%q)", c.w, c.h, c.fps, c.bitrate, got, ffenc.LevelArg(got), c.want, c.arg)
+		}
 	}
 }
 

@@ -49,7 +49,7 @@ func VAAPI() Profile {
 		},
 		VideoArgs: func(r *pb.Rendition) []string {
 			b := strconv.Itoa(int(r.GetBitrate()))
-			return []string{"-c:v", "h264_vaapi", "-profile:v", "main", "-bf", "0", "-g", "1000000",
+			return []string{"-c:v", "h264_vaapi", "-profile:v", "main", "-level", rungLevel(r), "-bf", "0", "-g", "1000000",
 				"-rc_mode", "CBR", "-b:v", b, "-maxrate", b}
 		},
 	}
@@ -72,7 +72,7 @@ func NVENC() Profile {
 		VideoArgs: func(r *pb.Rendition) []string {
 			b := strconv.Itoa(int(r.GetBitrate()))
 			return []string{"-c:v", "h264_nvenc", "-preset", "p1", "-tune", "ll", "-zerolatency", "1",
-				"-rc", "cbr", "-profile:v", "main", "-bf", "0", "-forced-idr", "1", "-g", "1000000",
+				"-rc", "cbr", "-profile:v", "main", "-level", rungLevel(r), "-bf", "0", "-forced-idr", "1", "-g", "1000000",
 				"-b:v", b, "-maxrate", b, "-bufsize", b}
 		},
 	}
