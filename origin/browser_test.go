@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/mediatest"
 	"github.com/edgenode/edgenode/origin/player"
@@ -138,7 +139,8 @@ func TestHLSJSLowLatencyRampReconnectRestart(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bctx := playertest.Browser(t, ctx)
+	b := browsertest.Start(t, browsertest.Options{Lifetime: 3 * time.Minute})
+	bctx := b.Ctx
 
 	state := &mapState{}
 	cfg := Config{EndGrace: 20 * time.Second}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/origin/cdntest"
 	"github.com/edgenode/edgenode/origin/player/playertest"
 )
@@ -24,20 +25,21 @@ func TestHLSJSThroughNginx(t *testing.T) {
 	if cdntest.NginxPath() == "" {
 		t.Skip("nginx not installed (Debian package nginx-light); CI installs it")
 	}
-	if playertest.ChromiumPath() == "" {
+	if browsertest.ExecPath() == "" {
 		t.Skip("chromium not installed (Debian package chromium); CI installs it")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	n := startNode(t)
 	ng := cdntest.Start(t, docPath, n.origin)
-	bctx := playertest.Browser(t, ctx)
+	b := browsertest.Start(t, browsertest.Options{Lifetime: 150 * time.Second})
+	bctx := b.Ctx
 	publish(t, ctx, n.hub, 22, 40*time.Second)
 
 	const players = 3
 	tabs := []context.Context{bctx}
 	for len(tabs) < players {
-		tabs = append(tabs, playertest.Tab(t, bctx))
+		tabs = append(tabs, b.Tab(t))
 	}
 	for _, tab := range tabs {
 		if err := playertest.Open(tab, ng.URL+"/player/22?format=ll-hls"); err != nil {

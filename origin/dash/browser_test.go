@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/mediatest"
 	"github.com/edgenode/edgenode/origin"
@@ -24,7 +25,7 @@ func TestDashJSPlays(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	if playertest.ChromiumPath() == "" {
+	if browsertest.ExecPath() == "" {
 		t.Skip("chromium not installed (Debian package chromium); CI installs it")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
@@ -35,7 +36,8 @@ func TestDashJSPlays(t *testing.T) {
 		{Width: 960, Height: 540, Duration: 8 * time.Second},
 	}})
 	e := start(t, origin.Config{}, dash.Config{}, 0)
-	bctx := playertest.Browser(t, ctx) // launched before the publisher: its start-up is not the player's
+	b := browsertest.Start(t, browsertest.Options{Lifetime: 180 * time.Second})
+	bctx := b.Ctx // launched before the publisher: its start-up is not the player's
 
 	// Five ramps, 60 s in all: enough for a slow (race-instrumented,
 	// shared) machine to start the browser and play.

@@ -3,7 +3,6 @@ package player_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/origin/player"
 	"github.com/edgenode/edgenode/origin/player/playertest"
 )
@@ -172,9 +172,8 @@ func TestPageInChromium(t *testing.T) {
 		t.Skip("browser test")
 	}
 	srv := newServer(t, player.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	bctx := playertest.Browser(t, ctx)
+	b := browsertest.Start(t, browsertest.Options{Lifetime: 60 * time.Second})
+	bctx := b.Ctx
 	if err := playertest.Open(bctx, srv.URL+"/player/cam1?format=ll-dash"); err != nil {
 		t.Fatal(err)
 	}

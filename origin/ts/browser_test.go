@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/mediatest"
 	"github.com/edgenode/edgenode/origin/player/playertest"
@@ -17,7 +18,7 @@ func TestHLSJSPlaysTS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	if playertest.ChromiumPath() == "" {
+	if browsertest.ExecPath() == "" {
 		t.Skip("chromium not installed (Debian package chromium); CI installs it")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -27,7 +28,8 @@ func TestHLSJSPlaysTS(t *testing.T) {
 		{Width: 640, Height: 360, Duration: 21 * time.Second},
 	}})
 	e := start(t, ts.Config{}, hub.New(0), nil)
-	bctx := playertest.Browser(t, ctx) // launched before the publisher: its start-up is not the player's
+	b := browsertest.Start(t, browsertest.Options{Lifetime: 120 * time.Second})
+	bctx := b.Ctx // launched before the publisher: its start-up is not the player's
 	stream.PlayLive(t, ctx, e.hub, hub.Key{Stream: 9, Rendition: hub.Source}, mediatest.PlayOptions{})
 
 	if err := playertest.Open(bctx, e.url+"/player/9?format=hls-ts"); err != nil {

@@ -1,17 +1,12 @@
-// Package playertest runs the player page in headless Chromium for tests:
-// it launches a browser with the flags measured in FACTS.md, opens
-// /player/{id}?format=..., and reads the page's window.edgenode figures.
-//
-// Tests that use it skip only when no chromium binary is installed.
+// Package playertest drives the player page in headless Chromium for
+// tests: it opens /player/{id}?format=... in a tab (internal/browsertest
+// launches the browser) and reads the page's window.edgenode figures.
 package playertest
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -39,65 +34,6 @@ type Status struct {
 	CatchUps int `json:"catchUps"`
 	// Marks are start-up steps, "name@ms" after the format was selected.
 	Marks []string `json:"marks"`
-}
-
-// ChromiumPath returns the browser binary, or "" when none is installed.
-func ChromiumPath() string {
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	return ""
-}
-
-// Browser starts a headless Chromium whose lifetime is bound to the test
-// and returns a context for its first tab. It skips the test when no
-// chromium binary is installed.
-func Browser(t testing.TB, parent context.Context) context.Context {
-	t.Helper()
-	bin := ChromiumPath()
-	if bin == "" {
-		t.Skip("chromium not installed (Debian package chromium); CI installs it")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", "new"),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	if os.Getenv("PLAYERTEST_VERBOSE") != "" {
-		opts = append(opts, chromedp.CombinedOutput(os.Stderr))
-	}
-	actx, acancel := chromedp.NewExecAllocator(parent, opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	// Start the browser now so that a failure to launch is reported here.
-	if err := chromedp.Do(ctx); err != nil {
-		cancel()
-		acancel()
-		t.Fatalf("start chromium: %v", err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		acancel()
-	})
-	return ctx
-}
-
-// Tab opens another tab in the same browser as ctx.
-func Tab(t testing.TB, ctx context.Context) context.Context {
-	t.Helper()
-	tctx, cancel := chromedp.NewContext(ctx)
-	if err := chromedp.Do(tctx); err != nil {
-		cancel()
-		t.Fatalf("new tab: %v", err)
-	}
-	t.Cleanup(cancel)
-	return tctx
 }
 
 // Open navigates the tab of ctx to url.
