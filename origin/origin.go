@@ -31,6 +31,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgenode/edgenode/internal/httpx"
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/origin/cmaf"
@@ -346,7 +347,7 @@ func (o *Origin) RegisterRoutes(mux *http.ServeMux) {
 	o.hls.RegisterRoutes(mux)
 	o.reg.RegisterRoutes(mux, o.cfg.MediaWait)
 	mux.HandleFunc("GET /time", ServeTime)
-	mux.HandleFunc("OPTIONS /time", cmaf.Preflight)
+	mux.HandleFunc("OPTIONS /time", httpx.Preflight)
 }
 
 // TimePath is the node time endpoint for DASH UTCTiming
@@ -356,7 +357,7 @@ const TimePath = "/time"
 // ServeTime answers the current UTC time as ISO 8601 with milliseconds
 // (DASH-IF IOP: http-iso), uncacheable, with CORS.
 func ServeTime(w http.ResponseWriter, _ *http.Request) {
-	cmaf.SetCORS(w.Header())
+	httpx.SetCORS(w.Header())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte(time.Now().UTC().Format("2006-01-02T15:04:05.000Z")))

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/edgenode/edgenode/internal/httpx"
 )
 
 // Cache-Control values (LL-HLS App. B.1; the same objects serve DASH).
@@ -22,22 +24,6 @@ const (
 	// CacheNoStore for errors that must not be cached (503).
 	CacheNoStore = "no-store"
 )
-
-// SetCORS sets the CORS headers every origin response carries: players
-// run on other origins (hls.js and dash.js fetch with XHR/fetch).
-func SetCORS(h http.Header) {
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Last-Modified, Age, Date")
-}
-
-// Preflight answers a CORS preflight (OPTIONS).
-func Preflight(w http.ResponseWriter, _ *http.Request) {
-	SetCORS(w.Header())
-	w.Header().Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-	w.Header().Set("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since")
-	w.Header().Set("Access-Control-Max-Age", "86400")
-	w.WriteHeader(http.StatusNoContent)
-}
 
 // ParseStreamID parses the {id} path element.
 func ParseStreamID(s string) (uint64, bool) {
@@ -62,7 +48,7 @@ func (r *Registry) RegisterRoutes(mux *http.ServeMux, maxWait time.Duration) {
 	}
 	h := &mediaHandler{reg: r, maxWait: maxWait}
 	mux.HandleFunc("GET "+MediaPattern, h.serve)
-	mux.HandleFunc("OPTIONS "+MediaPattern, Preflight)
+	mux.HandleFunc("OPTIONS "+MediaPattern, httpx.Preflight)
 }
 
 type mediaHandler struct {
@@ -76,7 +62,7 @@ func notFound(w http.ResponseWriter) {
 }
 
 func (h *mediaHandler) serve(w http.ResponseWriter, r *http.Request) {
-	SetCORS(w.Header())
+	httpx.SetCORS(w.Header())
 	id, ok := ParseStreamID(r.PathValue("id"))
 	kind, ok2 := ParseKind(r.PathValue("kind"))
 	fk, n, idx := ParseName(r.PathValue("file"))

@@ -35,6 +35,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/edgenode/edgenode/internal/httpx"
 	"github.com/edgenode/edgenode/origin/cmaf"
 )
 
@@ -171,5 +172,5 @@ func (s *Server) Close() error { return nil }
 // cmaf.Registry.RegisterRoutes, the time endpoint by the origin.
 func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /cmaf/{id}/"+MPDName, s.serveMPD)
-	mux.HandleFunc("OPTIONS /cmaf/{id}/"+MPDName, cmaf.Preflight)
+	mux.HandleFunc("OPTIONS /cmaf/{id}/"+MPDName, httpx.Preflight)
 }

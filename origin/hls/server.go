@@ -133,9 +133,9 @@ func New(cfg Config, reg *cmaf.Registry, log *slog.Logger, metrics prometheus.Re
 // RegisterRoutes mounts the playlist routes.
 func (s *Server) RegisterRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /cmaf/{id}/master.m3u8", s.serveMaster)
-	mux.HandleFunc("OPTIONS /cmaf/{id}/master.m3u8", cmaf.Preflight)
+	mux.HandleFunc("OPTIONS /cmaf/{id}/master.m3u8", httpx.Preflight)
 	mux.HandleFunc("GET /cmaf/{id}/{rendition}/{playlist}", s.serveMedia)
-	mux.HandleFunc("OPTIONS /cmaf/{id}/{rendition}/{playlist}", cmaf.Preflight)
+	mux.HandleFunc("OPTIONS /cmaf/{id}/{rendition}/{playlist}", httpx.Preflight)
 }
 
 // waitStream holds a request for a stream that is not packaged (yet, or
@@ -196,7 +196,7 @@ func maxAge(d time.Duration) string {
 }
 
 func (s *Server) serveMaster(w http.ResponseWriter, r *http.Request) {
-	cmaf.SetCORS(w.Header())
+	httpx.SetCORS(w.Header())
 	id, ok := cmaf.ParseStreamID(r.PathValue("id"))
 	if !ok {
 		s.fail(w, "master", http.StatusNotFound, maxAge(time.Second), "no such stream")
@@ -404,7 +404,7 @@ func parseQuery(r *http.Request) (query, error) {
 }
 
 func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
-	cmaf.SetCORS(w.Header())
+	httpx.SetCORS(w.Header())
 	id, ok := cmaf.ParseStreamID(r.PathValue("id"))
 	name := r.PathValue("playlist")
 	kindName, isPl := strings.CutSuffix(name, ".m3u8")
