@@ -133,16 +133,88 @@ func (h *mediaHandler) servePart(w http.ResponseWriter, r *http.Request, t *Trac
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.maxWait)
 	defer cancel()
-	if err := t.Wait(ctx, msn, idx); err != nil {
-		h.waitFailed(w, r, err)
+	if r.Method != http.MethodGet || r.Header.Get("Range") != "" {
+		// HEAD and byte ranges get the complete part (with its ETag).
+		if err := t.Wait(ctx, msn, idx); err != nil {
+			h.waitFailed(w, r, err)
+			return
+		}
+		p, ok := t.Part(msn, idx)
+		if !ok { // the awaited position was past the segment's last part
+			notFound(w)
+			return
+		}
+		serveBytes(w, r, mime(t), p.Data, etag('p', msn, idx, p.CRC, len(p.Data)), p.Done)
 		return
 	}
-	p, ok := t.Part(msn, idx)
-	if !ok { // the awaited position was past the segment's last part
-		notFound(w)
-		return
+	// LL-HLS §6.2.6: the hinted part's response streams as it is written,
+	// chunk by chunk (video: frame by frame).
+	sent := 0
+	fl, _ := w.(http.Flusher)
+	for {
+		data, complete, started, ch := t.partProgress(msn, idx)
+		if complete && sent == 0 {
+			p, _ := t.Part(msn, idx)
+			serveBytes(w, r, mime(t), p.Data, etag('p', msn, idx, p.CRC, len(p.Data)), p.Done)
+			return
+		}
+		if started {
+			if sent == 0 {
+				w.Header().Set("Content-Type", mime(t))
+				w.Header().Set("Cache-Control", CacheImmutable)
+				w.WriteHeader(http.StatusOK)
+			}
+			if len(data) > sent {
+				if _, err := w.Write(data[sent:]); err != nil {
+					return
+				}
+				sent = len(data)
+				if fl != nil {
+					fl.Flush()
+				}
+			}
+			if complete {
+				return
+			}
+		} else if err := partGone(t, msn, idx); err != nil {
+			if sent > 0 {
+				panic(http.ErrAbortHandler) // never let a cache keep a truncated part
+			}
+			if errors.Is(err, ErrNotFound) {
+				notFound(w)
+			} else {
+				h.waitFailed(w, r, err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			if sent > 0 {
+				panic(http.ErrAbortHandler)
+			}
+			h.waitFailed(w, r, ctx.Err())
+			return
+		case <-ch:
+		}
 	}
-	serveBytes(w, r, mime(t), p.Data, etag('p', msn, idx, p.CRC, len(p.Data)), p.Done)
+}
+
+// partGone reports why part idx of segment msn, not started, never will
+// be: the track ended (ErrEnded), the segment is complete without it or
+// left the window (ErrNotFound); nil while it may still come.
+func partGone(t *Track, msn uint64, idx int) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sg := t.segLocked(msn)
+	switch {
+	case sg == nil && len(t.segs) > 0 && msn < t.segs[0].MSN:
+		return ErrNotFound
+	case sg != nil && sg.Complete && idx >= len(sg.Parts):
+		return ErrNotFound // the hint was past the segment's last part
+	case t.ended:
+		return ErrEnded
+	}
+	return nil
 }
 
 func (h *mediaHandler) waitFailed(w http.ResponseWriter, r *http.Request, err error) {

@@ -363,10 +363,16 @@ type writer struct {
 
 	pending *sample
 	part    []*fmp4.Sample
-	partDTS uint64
 	partTk  uint64
 	partInd bool
 	seq     uint32
+	// The open part goes out as CMAF chunks (one moof+mdat each) while it
+	// is written: partData holds the chunks so far, chunk the samples not
+	// yet in one (see emitChunk).
+	partData []byte
+	chunk    []*fmp4.Sample
+	chunkDTS uint64
+	chunkTk  uint64
 
 	seg       *Segment // open segment, nil between segments
 	firstSeg  bool     // seg is the first of a publisher session
@@ -742,13 +748,49 @@ func (w *writer) push(s *sample, dur uint64) error {
 		w.t.mu.Unlock()
 	}
 	if len(w.part) == 0 {
-		w.partDTS = s.dts
 		w.partInd = s.key
 	}
-	w.part = append(w.part, &fmp4.Sample{
+	smp := &fmp4.Sample{
 		Duration: uint32(dur), PTSOffset: s.ptsOff, IsNonSyncSample: !s.key, Payload: s.data,
-	})
+	}
+	w.part = append(w.part, smp)
 	w.partTk += dur
+	if len(w.chunk) == 0 {
+		w.chunkDTS = s.dts
+	}
+	w.chunk = append(w.chunk, smp)
+	w.chunkTk += dur
+	if w.t.kind == Video || w.dur(w.chunkTk) >= audioChunk {
+		return w.emitChunk()
+	}
+	return nil
+}
+
+// audioChunk is the shortest CMAF chunk of audio: a moof per 20 ms Opus
+// frame would add about half of a 64 kbit/s stream again.
+const audioChunk = 60 * time.Millisecond
+
+// emitChunk writes the samples not yet sent as one CMAF chunk (moof+mdat)
+// of the open part, which readers of the part and of its segment stream
+// at once (LL-HLS §6.2.6: a hinted part's response streams as the part is
+// written; LL-DASH chunked transfer): video frame by frame, one frame
+// after it arrives (its duration is the next one's DTS). The complete
+// part is these chunks, byte for byte.
+func (w *writer) emitChunk() error {
+	if len(w.chunk) == 0 || w.seg == nil {
+		return nil
+	}
+	w.seq++
+	data, err := marshalPart(w.seq, w.chunkDTS, w.chunk)
+	if err != nil {
+		return err
+	}
+	w.partData = append(w.partData, data...)
+	w.chunk, w.chunkTk = nil, 0
+	w.t.mu.Lock()
+	w.t.open = openPart{msn: w.seg.MSN, idx: len(w.seg.Parts), data: w.partData[:len(w.partData):len(w.partData)], live: true}
+	w.t.growLocked()
+	w.t.mu.Unlock()
 	return nil
 }
 
@@ -757,15 +799,16 @@ func (w *writer) closePart() error {
 	if len(w.part) == 0 || w.seg == nil {
 		return nil
 	}
-	w.seq++
-	data, err := marshalPart(w.seq, w.partDTS, w.part)
-	if err != nil {
+	if err := w.emitChunk(); err != nil {
 		return err
 	}
+	data := w.partData
+	w.partData = nil
 	w.t.mu.Lock()
+	w.t.open = openPart{}
 	pt := Part{
 		Index: len(w.seg.Parts), Ticks: w.partTk, Duration: w.dur(w.partTk),
-		Independent: w.partInd, Data: data,
+		Independent: w.partInd, Data: data, Samples: len(w.part),
 		CRC: crc32.ChecksumIEEE(data), Done: time.Now(),
 	}
 	w.seg.Parts = append(w.seg.Parts, pt)
@@ -847,7 +890,7 @@ func (w *writer) statsLocked() {
 		if t.kind == Video {
 			n := 0
 			for _, p := range sg.Parts {
-				n += sampleCount(p.Data)
+				n += p.Samples
 			}
 			t.info.FrameRate = float64(n) / sg.Duration.Seconds()
 		}
@@ -857,15 +900,6 @@ func (w *writer) statsLocked() {
 	}
 	t.info.PeakBandwidth = peak
 	t.info.MaxSegment = longest
-}
-
-// sampleCount reads the trun sample count of a part made by marshalPart.
-func sampleCount(b []byte) int {
-	i := bytes.Index(b, []byte("trun"))
-	if i < 0 || i+12 > len(b) {
-		return 0
-	}
-	return int(uint32(b[i+8])<<24 | uint32(b[i+9])<<16 | uint32(b[i+10])<<8 | uint32(b[i+11]))
 }
 
 // flushAll writes out everything pending (end of session).

@@ -171,21 +171,35 @@ func checkBoxes(t *testing.T, tr *Track, s Snapshot) {
 			if err := ps.Unmarshal(pt.Data); err != nil {
 				t.Fatalf("part %d.%d: %v", sg.MSN, pt.Index, err)
 			}
-			if len(ps) != 1 || len(ps[0].Tracks) != 1 {
-				t.Fatalf("part %d.%d: %d fragments", sg.MSN, pt.Index, len(ps))
-			}
-			tf := ps[0].Tracks[0]
-			if tr.Kind() == Video && tf.BaseTime != next {
-				t.Errorf("part %d.%d: tfdt %d, want %d", sg.MSN, pt.Index, tf.BaseTime, next)
+			// A part is CMAF chunks, each one moof+mdat: video one per
+			// frame, audio ≥ audioChunk each (the last may be shorter).
+			if len(ps) == 0 || (tr.Kind() == Video && len(ps) != pt.Samples) {
+				t.Fatalf("part %d.%d: %d chunks for %d samples", sg.MSN, pt.Index, len(ps), pt.Samples)
 			}
 			var d uint64
-			for _, smp := range tf.Samples {
-				d += uint64(smp.Duration)
+			n := 0
+			for _, c := range ps {
+				if len(c.Tracks) != 1 {
+					t.Fatalf("part %d.%d: chunk with %d tracks", sg.MSN, pt.Index, len(c.Tracks))
+				}
+				tf := c.Tracks[0]
+				if tr.Kind() == Video && tf.BaseTime != next {
+					t.Errorf("part %d.%d: tfdt %d, want %d", sg.MSN, pt.Index, tf.BaseTime, next)
+				}
+				var cd uint64
+				for _, smp := range tf.Samples {
+					cd += uint64(smp.Duration)
+				}
+				d += cd
+				n += len(tf.Samples)
+				next = tf.BaseTime + cd
 			}
-			if d != pt.Ticks {
-				t.Errorf("part %d.%d: samples last %d ticks, part says %d", sg.MSN, pt.Index, d, pt.Ticks)
+			if d != pt.Ticks || n != pt.Samples {
+				t.Errorf("part %d.%d: samples last %d ticks (%d samples), part says %d (%d)", sg.MSN, pt.Index, d, n, pt.Ticks, pt.Samples)
 			}
-			next = tf.BaseTime + d
+			if pt.Independent != !ps[0].Tracks[0].Samples[0].IsNonSyncSample {
+				t.Errorf("part %d.%d: INDEPENDENT=%v but first sample sync=%v", sg.MSN, pt.Index, pt.Independent, !ps[0].Tracks[0].Samples[0].IsNonSyncSample)
+			}
 		}
 	}
 }

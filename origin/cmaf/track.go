@@ -51,8 +51,11 @@ type Part struct {
 	// Independent: the part starts with a random-access sample (IDR for
 	// video; always true for audio). LL-HLS INDEPENDENT=YES.
 	Independent bool
-	// Data is the moof+mdat. Read only.
+	// Data is the part's CMAF chunks (moof+mdat each; video: one per
+	// frame). Read only.
 	Data []byte
+	// Samples is the number of samples (frames) in the part.
+	Samples int
 	// CRC is the CRC-32 (IEEE) of Data, for ETags.
 	CRC uint32
 	// Done is the wall-clock time the part was completed.
@@ -140,6 +143,18 @@ type Track struct {
 	nextPart int
 	version  uint64
 	changed  chan struct{}
+	// open is the part being written; grew is closed when it grows and
+	// at every change (readers that stream it wait on it).
+	open openPart
+	grew chan struct{}
+}
+
+// openPart is the chunks written so far of part idx of segment msn.
+type openPart struct {
+	msn  uint64
+	idx  int
+	data []byte // append-only: earlier slices of it stay valid
+	live bool
 }
 
 func newTrack(stream uint64, rendition string, kind Kind) *Track {
@@ -147,6 +162,7 @@ func newTrack(stream uint64, rendition string, kind Kind) *Track {
 		stream: stream, rendition: rendition, kind: kind,
 		inits:   map[uint64][]byte{},
 		changed: make(chan struct{}),
+		grew:    make(chan struct{}),
 	}
 }
 
@@ -307,21 +323,26 @@ func (t *Track) Wait(ctx context.Context, msn uint64, part int) error {
 	}
 }
 
-// WriteSegment writes segment msn to w: the styp box, then every part as
-// soon as it is complete, flushing w after each when it implements
-// http.Flusher, until the segment is complete. A segment that does not
-// exist yet is waited for (up to two segments ahead). It returns
-// ErrNotFound for a segment outside the window.
+// WriteSegment writes segment msn to w: the styp box, then its parts as
+// they are written, chunk by chunk (the open part's too), flushing w after
+// each write when it implements http.Flusher, until the segment is
+// complete. A segment that does not exist yet is waited for (up to two
+// segments ahead). It returns ErrNotFound for a segment outside the
+// window.
 func (t *Track) WriteSegment(ctx context.Context, w io.Writer, msn uint64) error {
-	if err := t.Wait(ctx, msn, 0); err != nil {
+	if err := t.waitStarted(ctx, msn); err != nil {
 		if err == ErrEnded {
 			return ErrNotFound
 		}
 		return err
 	}
 	fl, _ := w.(http.Flusher)
-	next := 0
-	wroteStyp := false
+	if _, err := w.Write(stypBox); err != nil {
+		return err
+	}
+	// next: parts sent whole; sent: bytes sent of part next (it was the
+	// open part then; a complete part is its chunks, byte for byte).
+	next, sent := 0, 0
 	for {
 		t.mu.Lock()
 		sg := t.segLocked(msn)
@@ -330,27 +351,61 @@ func (t *Track) WriteSegment(ctx context.Context, w io.Writer, msn uint64) error
 			return ErrNotFound
 		}
 		parts := sg.Parts[next:len(sg.Parts):len(sg.Parts)]
+		var open []byte
+		if o := t.open; o.live && o.msn == msn && o.idx == len(sg.Parts) {
+			open = o.data
+		}
 		complete := sg.Complete
 		ended := t.ended
-		ch := t.changed
+		ch := t.grew
 		t.mu.Unlock()
-		if !wroteStyp {
-			if _, err := w.Write(stypBox); err != nil {
-				return err
-			}
-			wroteStyp = true
-		}
+		wrote := false
 		for _, p := range parts {
-			if _, err := w.Write(p.Data); err != nil {
+			if _, err := w.Write(p.Data[sent:]); err != nil {
 				return err
 			}
+			wrote = wrote || len(p.Data) > sent
+			next, sent = next+1, 0
 		}
-		next += len(parts)
-		if len(parts) > 0 && fl != nil {
+		if len(open) > sent {
+			if _, err := w.Write(open[sent:]); err != nil {
+				return err
+			}
+			sent, wrote = len(open), true
+		}
+		if wrote && fl != nil {
 			fl.Flush()
 		}
 		if complete || ended {
 			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// waitStarted blocks until segment msn has its first chunk (or is
+// complete), with Wait's rules and errors.
+func (t *Track) waitStarted(ctx context.Context, msn uint64) error {
+	for {
+		_, _, started, ch := t.partProgress(msn, 0)
+		if started {
+			return nil
+		}
+		t.mu.Lock()
+		avail := t.availableLocked(msn, 0)
+		ended, tooFar := t.ended, msn > t.nextMSN+1
+		t.mu.Unlock()
+		switch {
+		case avail:
+			return nil
+		case ended:
+			return ErrEnded
+		case tooFar:
+			return ErrTooFar
 		}
 		select {
 		case <-ctx.Done():
@@ -384,4 +439,28 @@ func (t *Track) notifyLocked() {
 	t.version++
 	close(t.changed)
 	t.changed = make(chan struct{})
+	t.growLocked()
+}
+
+// growLocked wakes the readers streaming the open part or segment (and
+// not the playlist waiters: a chunk is not a change they care about).
+func (t *Track) growLocked() {
+	close(t.grew)
+	t.grew = make(chan struct{})
+}
+
+// partProgress returns the bytes of part idx of segment msn written so
+// far, whether the part is complete, whether it has started, and a
+// channel closed when that may have changed.
+func (t *Track) partProgress(msn uint64, idx int) (data []byte, complete, started bool, ch <-chan struct{}) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ch = t.grew
+	if sg := t.segLocked(msn); sg != nil && idx >= 0 && idx < len(sg.Parts) {
+		return sg.Parts[idx].Data, true, true, ch
+	}
+	if o := t.open; o.live && o.msn == msn && o.idx == idx {
+		return o.data, false, true, ch
+	}
+	return nil, false, false, ch
 }
