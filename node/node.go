@@ -284,6 +284,10 @@ func (n *Node) components(ctx context.Context) ([]namedComponent, error) {
 	if err != nil {
 		return nil, err
 	}
+	tsrv.SetKnown(func(id uint64) bool {
+		_, _, found, err := n.LookupStream(id)
+		return found || err != nil
+	})
 	out = append(out, namedComponent{"hls-ts", tsrv})
 	pl, err := player.New(cfg.Origin.Player, n.log.With("component", "player"))
 	if err != nil {

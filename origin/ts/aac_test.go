@@ -174,9 +174,10 @@ func TestEarlyPlayerGetsAudio(t *testing.T) {
 	}
 }
 
-// TestMasterStatus: an unknown stream gets its 404 at once; a stream with
-// nothing playable gets one after BlockTimeout, saying what it waits for;
-// both cached 1 s, as LL-HLS's multivariant playlist.
+// TestMasterStatus: an unknown stream gets its 404 at once; a known stream
+// that is not live, or one with nothing playable, gets one after
+// BlockTimeout, saying what it waits for; all cached 1 s, as LL-HLS's
+// multivariant playlist.
 func TestMasterStatus(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -203,6 +204,10 @@ func TestMasterStatus(t *testing.T) {
 	}
 	check("6", "stream 6", false)
 	check("x", `stream "x"`, false)
+	// A stream the node knows but that is not live is held, as LL-HLS's.
+	e.srv.SetKnown(func(id uint64) bool { return id == 6 })
+	check("6", "stream 6 is not live", true)
+	check("7", "stream 7", false)
 
 	spub, err := e.hub.Publish(hub.Key{Stream: 6, Rendition: hub.Source}, hub.Session{ID: "s", Tracks: src.Tracks})
 	if err != nil {

@@ -98,8 +98,9 @@ func (s *Server) waitFirst(ctx context.Context, r *rendition) error {
 // serveMaster answers with the variants that are playable (see playable).
 // Before any is, it waits up to BlockTimeout, so that a player that starts
 // with the publisher gets a playlist as soon as one is, instead of a 404
-// and a retry. Unknown stream: 404 at once; nothing playable in time: 404
-// (as LL-HLS's multivariant playlist, origin/hls), cached 1 s.
+// and a retry. Unknown stream (SetKnown): 404 at once; a known one not
+// live or nothing playable in time: 404 (as LL-HLS's multivariant
+// playlist, origin/hls), cached 1 s.
 func (s *Server) serveMaster(w http.ResponseWriter, req *http.Request) {
 	id, err := parseID(req)
 	if err != nil {
@@ -112,8 +113,17 @@ func (s *Server) serveMaster(w http.ResponseWriter, req *http.Request) {
 		changed := s.changes() // before the snapshot: no change is missed
 		rs := s.renditions(id)
 		if len(rs) == 0 {
-			s.fail(w, "master", fmt.Errorf("%w: stream %d", ErrNotFound, id))
-			return
+			if known := s.known.Load(); known == nil || !(*known)(id) {
+				s.fail(w, "master", fmt.Errorf("%w: stream %d", ErrNotFound, id))
+				return
+			}
+			select { // known, not live (yet): wait for its publisher
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				s.fail(w, "master", fmt.Errorf("%w: stream %d is not live", ErrNotFound, id))
+				return
+			}
 		}
 		snap := make([]variant, 0, len(rs))
 		live := false

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -136,7 +137,15 @@ type Server struct {
 	// (appears, starts a session, completes a segment, ends).
 	chMu    sync.Mutex
 	changed chan struct{}
+
+	known atomic.Pointer[func(uint64) bool] // nil: every id may appear
 }
+
+// SetKnown installs a check for stream ids that exist at all: master
+// playlist requests for other ids get 404 at once; known ones that are not
+// live yet are held up to BlockTimeout (a player opened before the
+// publisher goes live), as LL-HLS and the MPD do.
+func (s *Server) SetKnown(f func(id uint64) bool) { s.known.Store(&f) }
 
 // changes returns a channel closed at the next change of any rendition.
 func (s *Server) changes() <-chan struct{} {
