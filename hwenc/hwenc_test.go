@@ -176,6 +176,7 @@ type rendition struct {
 	video []*media.AccessUnit
 	audio []*media.AccessUnit
 	got   []time.Time  // arrival of each video AU
+	agot  []time.Time  // arrival of each audio AU
 	n     atomic.Int64 // video AUs so far (readable while running)
 }
 
@@ -207,6 +208,7 @@ func watch(t *testing.T, h *hub.Hub, k hub.Key) *rendition {
 					r.n.Add(1)
 				} else {
 					r.audio = append(r.audio, ev.AU)
+					r.agot = append(r.agot, time.Now())
 				}
 			}
 		}
@@ -427,6 +429,17 @@ func TestKill9PluginMidStream(t *testing.T) {
 
 	checkAACContiguous(t, "aac", aac.audio, 5)
 	checkAACContiguous(t, "360p audio", r.audio, 5)
+	// The AAC rendition's edge keeps moving across the kill and the
+	// restarted encoder's catch-up: a player about 2 s behind the live
+	// edge with a second of audio buffered must never run dry.
+	var freeze time.Duration
+	for i := 1; i < len(aac.agot); i++ {
+		freeze = max(freeze, aac.agot[i].Sub(aac.agot[i-1]))
+	}
+	t.Logf("aac: longest wait between frames %v", freeze.Round(time.Millisecond))
+	if freeze > 1500*time.Millisecond {
+		t.Errorf("aac: no frame for %v", freeze.Round(time.Millisecond))
+	}
 	if len(src.audio) > 0 && len(aac.audio) > 0 {
 		// The AAC timeline reaches the source's last audio (within the
 		// encoder's flush at the end, a few frames).

@@ -30,6 +30,37 @@ const aacFrame = 1024
 // lets a session that is being replaced drain its last frames first.
 const silenceAfter = 250 * time.Millisecond
 
+// A (re)started encoder first works off the backlog since its start
+// (ffmpeg takes over a second to start on a loaded box): its frames are
+// behind the silence already written and dropped until they pass it.
+// For at most catchUpMax after its first frame, silence goes on meanwhile,
+// catchUpSlack behind the source, so that the AAC rendition's edge keeps
+// moving (a player ~2 s behind the live edge would run out of audio
+// otherwise) while the encoder, at its normal lag (< catchUpSlack), can
+// overtake it and take over.
+const (
+	catchUpMax   = 5 * time.Second
+	catchUpSlack = 48000 / 2 // 500 ms in 48 kHz ticks
+)
+
+// silenceTarget says up to where (48 kHz ticks) silence should stand in
+// for the encoder now that the source's audio reached srcEnd. w.mu is
+// held.
+func (w *worker) silenceTarget(srcEnd int64) (int64, bool) {
+	if !w.audioSet {
+		return 0, false
+	}
+	ts := w.ts
+	if ts == nil || ts.ended || ts.firstAAC.IsZero() {
+		// Down, waiting for its retry, or started without output yet.
+		return srcEnd, time.Since(w.lastReal) > silenceAfter
+	}
+	if ts.aacEnd <= w.lastAudio+aacFrame/2 && time.Since(ts.firstAAC) < catchUpMax {
+		return srcEnd - catchUpSlack, true // catching up
+	}
+	return 0, false
+}
+
 // maxFill bounds the silence written into one hole: a longer hole in the
 // source itself is not papered over.
 const maxFill = 10 * 48000

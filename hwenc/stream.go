@@ -275,7 +275,6 @@ func (w *worker) onAudio(au *media.AccessUnit) {
 	// the source variant (whose audio is the AAC rendition) plays on. A
 	// restarted encoder's frames that overlap the silence are dropped in
 	// publish.
-	down := w.ts == nil || w.ts.ended || !w.ts.aacOut.Load()
 	w.mu.Lock()
 	w.anchor.pts, w.anchor.t = au.PTS, au.Time
 	if !w.audioSet && w.ts != nil && !w.needKey && w.session != nil {
@@ -288,8 +287,8 @@ func (w *worker) onAudio(au *media.AccessUnit) {
 		w.lastAudio, w.audioSet = au.PTS-aacFrame, true
 		w.openAudioLocked()
 	}
-	if down && w.audioSet && time.Since(w.lastReal) > silenceAfter {
-		w.fillSilenceLocked(au.PTS + opusFrame(au))
+	if end, ok := w.silenceTarget(au.PTS + opusFrame(au)); ok {
+		w.fillSilenceLocked(end)
 	}
 	w.mu.Unlock()
 	if w.ts == nil || w.needKey {
@@ -419,9 +418,12 @@ type tsess struct {
 	started time.Time
 	lastOut atomic.Int64
 	since   atomic.Int64 // when outputs could start flowing (unix ns)
-	aacOut  atomic.Bool  // an AAC frame of this session was published
-	health  atomic.Pointer[pb.Health]
-	wg      sync.WaitGroup
+	// AAC of this session (under worker.mu): when its first frame
+	// arrived (zero: none yet) and where its latest one ends (48 kHz).
+	firstAAC time.Time
+	aacEnd   int64
+	health   atomic.Pointer[pb.Health]
+	wg       sync.WaitGroup
 }
 
 // startTranscode starts a plugin process and session for rungs. When gate
@@ -582,10 +584,10 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 		if au.Codec != media.CodecAAC {
 			return
 		}
-		// The encoder delivers audio again: no more silence for it,
-		// also while its first frames are dropped as overlaps.
-		ts.aacOut.Store(true)
-		w.lastReal = time.Now()
+		if ts.firstAAC.IsZero() {
+			ts.firstAAC = time.Now()
+		}
+		ts.aacEnd = au.PTS + aacFrame
 		if w.audioSet {
 			// A restarted encoder's first frame is mostly priming and
 			// overlaps what the last one (or the silence standing in
@@ -606,6 +608,7 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 				au.PTS, au.DTS = next, next
 			}
 		}
+		w.lastReal = time.Now()
 		w.openAudioLocked()
 		w.writeAudioLocked(au)
 		return
