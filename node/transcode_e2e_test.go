@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -344,39 +346,67 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		}
 		return true
 	})
-	var common []uint64
-	for msn := range pls["source"] {
-		all := true
-		for _, name := range names[1:] {
-			if _, ok := pls[name][msn]; !ok {
-				all = false
+	// checkAligned compares every segment number the playlists in pls
+	// share: tfdt equal to the tick, and (from durFrom on) duration
+	// within one 30 fps frame. It returns the numbers it checked.
+	checkAligned := func(when string, durFrom uint64) []uint64 {
+		t.Helper()
+		var common []uint64
+		for msn := range pls["source"] {
+			all := true
+			for _, name := range names[1:] {
+				if _, ok := pls[name][msn]; !ok {
+					all = false
+				}
+			}
+			if all {
+				common = append(common, msn)
 			}
 		}
-		if all {
-			common = append(common, msn)
+		slices.Sort(common)
+		if len(common) < 2 {
+			for _, name := range names {
+				t.Logf("%s: %d segments", name, len(pls[name]))
+			}
+			t.Fatalf("%s: renditions share %d segment numbers, want ≥ 2", when, len(common))
 		}
-	}
-	if len(common) < 2 {
-		for _, name := range names {
-			t.Logf("%s: %d segments", name, len(pls[name]))
-		}
-		t.Fatalf("renditions share %d segment numbers, want ≥ 2", len(common))
-	}
-	for _, msn := range common {
-		ref := pls["source"][msn]
-		rt, rd := segmentTime(t, base+"source/", ref)
-		for _, name := range names[1:] {
-			sg := pls[name][msn]
-			tt, d := segmentTime(t, base+name+"/", sg)
-			// Same source timestamps: tfdt equal to the tick; duration
-			// within one 30 fps frame.
-			if math.Abs(tt-rt) > 0.001 || math.Abs(d-rd) > 0.034 || math.Abs(sg.extinf-ref.extinf) > 0.034 {
-				t.Errorf("msn %d: %s tfdt %.3fs dur %.3fs (EXTINF %.3f), source tfdt %.3fs dur %.3fs (EXTINF %.3f)",
-					msn, name, tt, d, sg.extinf, rt, rd, ref.extinf)
+		bad := false
+		defer func() {
+			if !bad {
+				return
+			}
+			for _, name := range names {
+				var l []string
+				for _, msn := range slices.Sorted(maps.Keys(pls[name])) {
+					tt, _ := segmentTime(t, base+name+"/", pls[name][msn])
+					l = append(l, fmt.Sprintf("%d:%.3f", msn, tt))
+				}
+				t.Logf("%s: %s tfdt by MSN: %v", when, name, l)
+			}
+		}()
+		for _, msn := range common {
+			ref := pls["source"][msn]
+			rt, rd := segmentTime(t, base+"source/", ref)
+			for _, name := range names[1:] {
+				sg := pls[name][msn]
+				tt, d := segmentTime(t, base+name+"/", sg)
+				// Same source timestamps: tfdt equal to the tick; duration
+				// within one 30 fps frame.
+				badDur := math.Abs(d-rd) > 0.034 || math.Abs(sg.extinf-ref.extinf) > 0.034
+				if math.Abs(tt-rt) > 0.001 || (badDur && msn >= durFrom) {
+					bad = true
+					t.Errorf("%s: msn %d: %s tfdt %.3fs dur %.3fs (EXTINF %.3f), source tfdt %.3fs dur %.3fs (EXTINF %.3f)",
+						when, msn, name, tt, d, sg.extinf, rt, rd, ref.extinf)
+				} else if badDur {
+					t.Logf("%s: msn %d: %s dur %.3fs (EXTINF %.3f), source dur %.3fs (EXTINF %.3f): the segment of the restart",
+						when, msn, name, d, sg.extinf, rd, ref.extinf)
+				}
 			}
 		}
+		t.Logf("%s: segment numbers %v checked across %v", when, common, names)
+		return common
 	}
-	t.Logf("%d segment numbers checked across %v", len(common), names)
+	checkAligned("before kill -9", 0)
 	// PROGRAM-DATE-TIME of the same MSN across renditions, including the
 	// AAC audio (hls.js places alternative audio by it): logged figures.
 	pdt := func(path string) map[uint64]time.Time {
@@ -459,7 +489,9 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 			}
 			cur, _ := playertest.Eval[int](tab, `window.edgenodeLib.currentLevel`)
 			return cur == i && st.Height == wantH && st.CurrentTime > before.CurrentTime+3
-		}, func() string { return hlsState(tab) })
+		}, func() string {
+			return hlsState(tab) + "\n" + segTimeline(t, base, hwenc.AudioRendition+"/audio.m3u8") + "\n" + segTimeline(t, base, "source/video.m3u8")
+		})
 		if len(st.Errors) > 0 {
 			t.Errorf("level %d via %s: errors %v", i, how, st.Errors)
 		}
@@ -481,51 +513,191 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 	if !enc.Live || enc.Plugin != hwenc.ModeX264 || enc.PID <= 0 || len(enc.Renditions) != len(rungs) {
 		t.Fatalf("live encoder: %+v", enc)
 	}
-	srcLevel := -1
-	for i, v := range mv.Variants {
-		if strings.HasPrefix(v.URI, "source/") {
-			srcLevel = i
+	// hls.js orders levels by bandwidth, not as the master lists them.
+	srcLevel, err := playertest.Eval[int](tab, `(function () {
+		var ls = window.edgenodeLib.levels;
+		for (var i = 0; i < ls.length; i++) { if (String(ls[i].uri || ls[i].url).indexOf('/source/') >= 0) { return i; } }
+		return -1;
+	})()`)
+	if err != nil || srcLevel < 0 {
+		t.Fatalf("no source level in hls.js (%v): %s", err, hlsState(tab))
+	}
+	// hls.js settles on the source level (its video is the publisher's;
+	// its audio is the AAC rendition, which the plugin makes).
+	playLevel(srcLevel, "currentLevel")
+	lastMSN := map[string]uint64{}
+	for _, name := range names {
+		for msn := range parseMedia(t, fetch(t, base+name+"/video.m3u8")) {
+			lastMSN[name] = max(lastMSN[name], msn)
 		}
 	}
-	if _, err := playertest.Eval[int](tab, fmt.Sprintf(`window.edgenodeLib.currentLevel = %d; 0`, srcLevel)); err != nil {
+	before, err := playertest.Read(tab)
+	if err != nil {
 		t.Fatal(err)
 	}
-	before, _ := playertest.Read(tab)
 	if err := syscall.Kill(enc.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	killedAt := time.Now()
 	oldPID := enc.PID
-	waitFor(t, 30*time.Second, "plugin restarted", func() bool {
-		e := streamEncoder(t, n, token, s.ID)
-		return e.PID > 0 && e.PID != oldPID && e.Restarts > enc.Restarts
-	})
-	waitFor(t, 30*time.Second, "source level playing 5 s after the kill", func() bool {
+	t.Logf("kill -9 of plugin pid %d (restarts so far %d); last MSNs %v; hls.js on level %d", enc.PID, enc.Restarts, lastMSN, srcLevel)
+	// Acceptance 3: the source level plays on without a gap: from the
+	// kill until 5 s after it hls.js stays on the source level, its
+	// currentTime advances in every second, and it counts no stall (the
+	// host fills the AAC rendition with silence while the plugin
+	// restarts).
+	stalls, win, winAt := before.Stalls, before.CurrentTime, killedAt
+	for time.Since(killedAt) < 5*time.Second {
+		time.Sleep(250 * time.Millisecond)
 		st, err := playertest.Read(tab)
-		return err == nil && st.CurrentTime > before.CurrentTime+5
-	})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, _ := playertest.Eval[int](tab, `window.edgenodeLib.currentLevel`)
+		at := time.Now()
+		since := at.Sub(killedAt).Round(time.Millisecond)
+		if cur != srcLevel {
+			t.Errorf("%v after kill -9: hls.js on level %d, not the source level %d", since, cur, srcLevel)
+		}
+		if st.Stalls != stalls {
+			t.Errorf("%v after kill -9: the source level stalled (%d → %d): %s", since, stalls, st.Stalls, hlsState(tab))
+			stalls = st.Stalls
+		}
+		if at.Sub(winAt) >= time.Second {
+			if st.CurrentTime-win < 0.5 {
+				t.Errorf("%v after kill -9: currentTime %.2f → %.2f in %v: %s", since, win, st.CurrentTime, at.Sub(winAt).Round(time.Millisecond), hlsState(tab))
+			}
+			win, winAt = st.CurrentTime, at
+		}
+	}
 	after, _ := playertest.Read(tab)
 	if len(after.Errors) > 0 {
 		t.Errorf("source level after kill -9: errors %v", after.Errors)
 	}
-	// The source variant's audio is the plugin's AAC: while the plugin
-	// restarts there is no audio, which hls.js may wait for (a figure).
 	t.Logf("source level across kill -9: t %.1f → %.1f, stalls %d → %d", before.CurrentTime, after.CurrentTime, before.Stalls, after.Stalls)
-	// The rungs' playlists advance again.
+	if after.CurrentTime < before.CurrentTime+4 {
+		t.Errorf("source level played %.1f s in the 5 s after kill -9", after.CurrentTime-before.CurrentTime)
+	}
+	waitFor(t, 30*time.Second, "plugin restarted", func() bool {
+		e := streamEncoder(t, n, token, s.ID)
+		return e.PID > 0 && e.PID != oldPID && e.Restarts > enc.Restarts
+	})
+	// The rungs' playlists advance again (the hwenc tests time the first
+	// frame after the restart; a playlist advances a segment later).
 	for name := range rungs {
-		pl := parseMedia(t, fetch(t, base+name+"/video.m3u8"))
-		var last uint64
-		for msn := range pl {
-			last = max(last, msn)
-		}
 		waitFor(t, 20*time.Second, name+" advancing after the restart", func() bool {
 			for msn := range parseMedia(t, fetch(t, base+name+"/video.m3u8")) {
-				if msn > last {
+				if msn > lastMSN[name]+1 {
 					return true
 				}
 			}
 			return false
 		})
+		t.Logf("%s: a segment after the kill's complete %v after it", name, time.Since(killedAt).Round(time.Millisecond))
 	}
+	// Segment alignment after the restart. Every rung segment after the
+	// restart starts exactly at a segment boundary of the source (same
+	// tfdt within 1 ms): the restarted encoder keeps the source's
+	// timestamps and keyframes and the rung cuts where the source cuts.
+	waitFor(t, 30*time.Second, "3 complete segments after the restart in every rendition", func() bool {
+		for _, name := range names {
+			pls[name] = parseMedia(t, fetch(t, base+name+"/video.m3u8"))
+			var n int
+			for msn := range pls[name] {
+				if msn > lastMSN[name]+2 {
+					n++
+				}
+			}
+			if n < 3 {
+				return false
+			}
+		}
+		return true
+	})
+	srcAt := map[int64]uint64{} // source tfdt (ms) → MSN, from before the kill on
+	for msn, sg := range pls["source"] {
+		if msn+3 < lastMSN["source"] {
+			continue // may leave the window while we look
+		}
+		tt, _ := segmentTime(t, base+"source/", sg)
+		srcAt[int64(math.Round(tt*1000))] = msn
+	}
+	onBoundary := func(tt float64) (uint64, bool) {
+		ms := int64(math.Round(tt * 1000))
+		for _, d := range []int64{0, -1, 1} {
+			if m, ok := srcAt[ms+d]; ok {
+				return m, true
+			}
+		}
+		return 0, false
+	}
+	for _, name := range names[1:] {
+		var checked, sameMSN int
+		var shifted []string
+		for _, msn := range slices.Sorted(maps.Keys(pls[name])) {
+			if msn <= lastMSN[name]+2 {
+				continue // up to the segment holding the hole
+			}
+			tt, _ := segmentTime(t, base+name+"/", pls[name][msn])
+			m, ok := onBoundary(tt)
+			if !ok {
+				t.Errorf("after kill -9: %s msn %d starts at %.3fs, not at a segment boundary of the source", name, msn, tt)
+				continue
+			}
+			checked++
+			if m == msn {
+				sameMSN++
+			} else {
+				shifted = append(shifted, fmt.Sprintf("%d=source %d", msn, m))
+			}
+		}
+		if checked < 3 {
+			t.Errorf("after kill -9: %s: only %d segments after the restart compared", name, checked)
+		}
+		// The same MSN is the same instant only while the rung has no
+		// hole: origin/cmaf numbers the rung's segment after the hole
+		// with its own next MSN (packager.go push: "jump to it only
+		// before the track's first segment"), so every later MSN of the
+		// rung is behind the source's by the segments the hole spanned.
+		// A figure until the packager fills the skipped numbers.
+		t.Logf("after kill -9: %s: %d segments on source boundaries, %d with the source's MSN; shifted: %v", name, checked, sameMSN, shifted)
+	}
+}
+
+// segTimeline lists a media playlist's complete segments as
+// MSN:tfdt+duration (D: a discontinuity before it) for failure messages.
+func segTimeline(t *testing.T, base, path string) string {
+	body := fetch(t, base+path)
+	pl := parseMedia(t, body)
+	disc := map[uint64]bool{}
+	var msn uint64
+	var head []string
+	next := false
+	for _, l := range strings.Split(string(body), "\n") {
+		switch {
+		case strings.HasPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"):
+			msn, _ = strconv.ParseUint(strings.TrimPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"), 10, 64)
+			head = append(head, l)
+		case strings.HasPrefix(l, "#EXT-X-DISCONTINUITY-SEQUENCE:"):
+			head = append(head, l)
+		case l == "#EXT-X-DISCONTINUITY":
+			next = true
+		case l != "" && !strings.HasPrefix(l, "#"):
+			disc[msn], next = next, false
+			msn++
+		}
+	}
+	dir, _, _ := strings.Cut(path, "/")
+	l := head
+	for _, msn := range slices.Sorted(maps.Keys(pl)) {
+		tt, d := segmentTime(t, base+dir+"/", pl[msn])
+		mark := ""
+		if disc[msn] {
+			mark = "D"
+		}
+		l = append(l, fmt.Sprintf("%s%d:%.3f+%.3f", mark, msn, tt, d))
+	}
+	return path + ": " + strings.Join(l, " ")
 }
 
 // hlsState describes hls.js's view for failure messages.
