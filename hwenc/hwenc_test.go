@@ -436,6 +436,7 @@ func TestKill9PluginMidStream(t *testing.T) {
 	for i := 1; i < len(aac.agot); i++ {
 		freeze = max(freeze, aac.agot[i].Sub(aac.agot[i-1]))
 	}
+	decodeAAC(t, "aac", aac.audio)
 	t.Logf("aac: longest wait between frames %v", freeze.Round(time.Millisecond))
 	if freeze > 1500*time.Millisecond {
 		t.Errorf("aac: no frame for %v", freeze.Round(time.Millisecond))
@@ -531,6 +532,39 @@ func checkAACContiguous(t *testing.T, name string, aus []*media.AccessUnit, minS
 		}
 	}
 	t.Errorf("%s: no run of ≥ %d silent frames between the encoder's own (runs %v of %d frames)", name, minSilent, runs, len(aus))
+}
+
+// decodeAAC decodes a rendition's AAC frames, the encoder's and the
+// silence between them, as one 2-channel 48 kHz ADTS stream with ffmpeg,
+// as a player would: no decoder error, 1024 samples per frame. Every
+// frame's audio element is a channel pair (ISO/IEC 14496-3 §4.5.2.1,
+// channel_configuration 2: one CPE): ffmpeg would upmix a mono (SCE)
+// silent frame without a word, a stricter decoder might not.
+func decodeAAC(t *testing.T, name string, aus []*media.AccessUnit) {
+	t.Helper()
+	const idCPE, idFIL = 1, 6
+	var in bytes.Buffer
+	for i, au := range aus {
+		f := au.Payload[0]
+		if id := f[0] >> 5; id != idCPE && id != idFIL {
+			t.Errorf("%s: frame %d (silent %v) starts with syntax element %d, want a CPE", name, i, isSilent(au), id)
+		}
+		l := len(f) + 7
+		const profile, freqIdx, channels = 1, 3, 2 // AAC LC, 48 kHz, stereo
+		in.Write([]byte{0xff, 0xf1, profile<<6 | freqIdx<<2 | channels>>2, byte((channels&3)<<6 | l>>11),
+			byte(l >> 3), byte((l&7)<<5 | 0x1f), 0xfc})
+		in.Write(f)
+	}
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-v", "warning", "-xerror", "-f", "aac", "-i", "-", "-f", "s16le", "-")
+	cmd.Stdin = &in
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil || strings.TrimSpace(stderr.String()) != "" {
+		t.Fatalf("%s: decoding the AAC frames: %v: %s", name, err, stderr.String())
+	}
+	if want := len(aus) * 1024 * 2 * 2; out.Len() != want {
+		t.Errorf("%s: %d bytes of s16 stereo decoded from %d frames, want %d", name, out.Len(), len(aus), want)
+	}
 }
 
 func isSilent(au *media.AccessUnit) bool {
