@@ -455,10 +455,12 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 	if len(last.Errors) > 0 {
 		t.Errorf("hls.js errors %v in its first seconds on the ladder", last.Errors)
 	}
-	// Stalls are a figure here, not a failure: on this 2-core machine
-	// under -race the plugin's AAC (the source variant's audio) runs up
-	// to ~1 s behind the source video, which a player ~1.9 s behind the
-	// live edge can run into (see the report of issue 6).
+	// Stalls are a figure here, not a failure. The plugin's ffmpeg takes
+	// over a second to start on this 2-core machine under load, and its
+	// AAC is the source variant's audio: hwenc now starts the AAC
+	// timeline with silence at the source's first keyframe, so the audio
+	// no longer lags the source video at start (0 stalls in the runs
+	// since), but a loaded box can still starve the player.
 	if last.Stalls > 0 {
 		t.Logf("hls.js stalled %d times in its first seconds on the ladder", last.Stalls)
 	}
@@ -523,8 +525,14 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		t.Fatalf("no source level in hls.js (%v): %s", err, hlsState(tab))
 	}
 	// hls.js settles on the source level (its video is the publisher's;
-	// its audio is the AAC rendition, which the plugin makes).
-	playLevel(srcLevel, "currentLevel")
+	// its audio is the AAC rendition, which the plugin makes): a smooth
+	// switch (an immediate one flushes both buffers, and hls.js refills
+	// audio with a hole of its own), then a second of buffer.
+	playLevel(srcLevel, "nextLevel")
+	waitFor(t, 15*time.Second, "a second of buffer on the source level", func() bool {
+		st, err := playertest.Read(tab)
+		return err == nil && st.Buffer >= 1
+	})
 	lastMSN := map[string]uint64{}
 	for _, name := range names {
 		for msn := range parseMedia(t, fetch(t, base+name+"/video.m3u8")) {
@@ -560,7 +568,8 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 			t.Errorf("%v after kill -9: hls.js on level %d, not the source level %d", since, cur, srcLevel)
 		}
 		if st.Stalls != stalls {
-			t.Errorf("%v after kill -9: the source level stalled (%d → %d): %s", since, stalls, st.Stalls, hlsState(tab))
+			t.Errorf("%v after kill -9: the source level stalled (%d → %d): %s\n%s", since, stalls, st.Stalls, hlsState(tab),
+				segTimeline(t, base, hwenc.AudioRendition+"/audio.m3u8"))
 			stalls = st.Stalls
 		}
 		if at.Sub(winAt) >= time.Second {
