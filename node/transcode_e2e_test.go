@@ -32,13 +32,18 @@ import (
 
 // buildPlugins builds the real encoder plugins (x264, vaapi, nvenc) into a
 // temporary plugin_dir, as `make build` does into bin/plugins.
-func buildPlugins(t *testing.T) string {
+// tags are extra build tags (faultinject: the test-only fault switches).
+func buildPlugins(t *testing.T, tags ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/",
+	args := []string{"build", "-o", dir + "/"}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command("go", append(args,
 		"github.com/edgenode/edgenode/plugins/x264",
 		"github.com/edgenode/edgenode/plugins/vaapi",
-		"github.com/edgenode/edgenode/plugins/nvenc")
+		"github.com/edgenode/edgenode/plugins/nvenc")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building plugins: %v\n%s", err, out)
@@ -55,6 +60,7 @@ type encoderView struct {
 	Live       bool              `json:"live"`
 	PID        int               `json:"pid"`
 	Restarts   int               `json:"restarts"`
+	FellBack   string            `json:"fell_back_from"`
 	Ladder     []media.Rendition `json:"ladder"`
 	Renditions []media.Rendition `json:"renditions"`
 	Plugins    []struct {
