@@ -209,3 +209,31 @@ func (w *writer) alignDisc(c *SegmentClock, sg, prev *Segment) {
 		return
 	}
 }
+
+// clockBound is one boundary of the clock: a segment starts at dts with
+// number msn.
+type clockBound struct {
+	dts, msn uint64
+}
+
+// boundsIn returns the boundaries in (from, to), ascending: the segments
+// the stream cut while a rendition had no video (its encoder restarting).
+func (c *SegmentClock) boundsIn(from, to uint64) []clockBound {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var bs []clockBound
+	for _, d := range c.order {
+		if d > from && d < to {
+			bs = append(bs, clockBound{dts: d, msn: c.bounds[d]})
+		}
+	}
+	return bs
+}
+
+// msnAt returns the MSN of the boundary at dts exactly.
+func (c *SegmentClock) msnAt(dts uint64) (uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.bounds[dts]
+	return m, ok
+}

@@ -229,6 +229,10 @@ func (h *mediaHandler) waitFailed(w http.ResponseWriter, r *http.Request, err er
 
 func (h *mediaHandler) serveSegment(w http.ResponseWriter, r *http.Request, t *Track, msn uint64) {
 	sg, ok := t.Segment(msn)
+	if ok && sg.Gap {
+		notFound(w) // RFC 8216bis §4.4.4.7: a gap segment is not to be loaded
+		return
+	}
 	if ok && sg.Complete {
 		b, _ := t.SegmentBytes(msn)
 		var crc uint32
@@ -253,6 +257,10 @@ func (h *mediaHandler) serveSegment(w http.ResponseWriter, r *http.Request, t *T
 	defer cancel()
 	if err := t.Wait(ctx, msn, 0); err != nil {
 		h.waitFailed(w, r, err)
+		return
+	}
+	if t.IsGap(msn) {
+		notFound(w)
 		return
 	}
 	w.Header().Set("Content-Type", mime(t))

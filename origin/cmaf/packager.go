@@ -71,6 +71,9 @@ type Packager struct {
 	// clockSkips counts keyframes skipped waiting for its next boundary.
 	clock      *SegmentClock
 	clockSkips int
+	// gapsTo: the leader published gap segments (addGaps) up to the MSN
+	// before it; a follower fills the same numbers.
+	gapsTo uint64
 }
 
 // NewPackager returns a packager for key that publishes into reg. state
@@ -572,8 +575,14 @@ func (w *writer) add(au *media.AccessUnit) error {
 // whether s starts a new part or segment.
 func (w *writer) leaderAdd(s *sample) error {
 	cfg := w.p.cfg
+	var hole *clockHole
 	if pd := w.pending; pd != nil {
 		dur := s.dts - pd.dts
+		if hole = w.holeBefore(pd, s); hole != nil {
+			// The last frame before the hole ends the segment on the
+			// stream's next boundary instead of lasting the whole hole.
+			dur = hole.end - pd.dts
+		}
 		w.lastDur = dur
 		// LL-HLS §4.4.4.9: a part never exceeds PART-TARGET: when pd does
 		// not fit (its duration came out longer than predicted), cut first.
@@ -619,6 +628,9 @@ func (w *writer) leaderAdd(s *sample) error {
 			return err
 		}
 		w.closeSegment()
+		if hole != nil {
+			w.addGaps(hole, s.dts)
+		}
 		w.p.leaderCut(at, true, disc)
 	} else if len(w.part) > 0 && w.dur(w.partTk+w.lastDur) > cfg.PartTarget {
 		// §4.4.4.9: a part never exceeds PART-TARGET.
@@ -630,6 +642,102 @@ func (w *writer) leaderAdd(s *sample) error {
 	}
 	w.pending = s
 	return nil
+}
+
+// clockHole is where a video leader following the clock lost video (its
+// encoder restarting) while the stream cut segments: the segment before
+// it ends at end (the first boundary after its last frame), the
+// boundaries in bounds become gap segments, and the segment after it
+// opens with msn.
+type clockHole struct {
+	end    uint64
+	bounds []clockBound
+	msn    uint64
+}
+
+// holeBefore reports whether keyframe s, following pd, resumes a video
+// leader at a boundary of the clock more than one MSN past the segment pd
+// is in (nil: no hole).
+func (w *writer) holeBefore(pd, s *sample) *clockHole {
+	c := w.p.clock
+	if c == nil || w.t.kind != Video || !s.key {
+		return nil
+	}
+	m, ok := c.msnAt(s.dts)
+	if !ok {
+		return nil
+	}
+	var cur uint64
+	switch {
+	case w.seg != nil:
+		cur = w.seg.MSN
+	case len(w.t.segs) > 0:
+		cur = w.p.num.NextMSN // pd opens a segment: it gets the next number
+	default:
+		return nil
+	}
+	if m <= cur+1 {
+		return nil
+	}
+	h := &clockHole{end: s.dts, msn: m}
+	for _, b := range c.boundsIn(pd.dts, s.dts) {
+		if b.msn > cur && b.msn < m {
+			h.bounds = append(h.bounds, b)
+		}
+	}
+	if len(h.bounds) > 0 {
+		h.end = h.bounds[0].dts
+	}
+	return h
+}
+
+// addGaps publishes the gap segments of hole h (the segment before it was
+// just closed), ending at to, where the segment with MSN h.msn opens next:
+// MSNs stay consecutive and MSN N starts at the same tfdt as in the
+// stream's other renditions (clock.go).
+func (w *writer) addGaps(h *clockHole, to uint64) {
+	w.t.mu.Lock()
+	n := len(w.t.segs)
+	if n == 0 {
+		w.t.mu.Unlock()
+		return
+	}
+	prev := w.t.segs[n-1]
+	next := prev.MSN + 1
+	wall := prev.Wall.Add(prev.Duration)
+	gap := func(msn, base, ticks uint64) {
+		sg := &Segment{
+			MSN: msn, InitID: prev.InitID, DiscontinuitySeq: prev.DiscontinuitySeq,
+			BaseTime: base, Ticks: ticks, Duration: w.dur(ticks), Wall: wall,
+			Complete: true, Gap: true,
+		}
+		wall = wall.Add(sg.Duration)
+		w.t.segs = append(w.t.segs, sg)
+	}
+	for i, b := range h.bounds {
+		end := to
+		if i+1 < len(h.bounds) {
+			end = h.bounds[i+1].dts
+		}
+		for ; next < b.msn; next++ {
+			gap(next, b.dts, 0) // the clock skipped a number: keep them consecutive
+		}
+		gap(b.msn, b.dts, end-b.dts)
+		next = b.msn + 1
+	}
+	for ; next < h.msn; next++ {
+		gap(next, to, 0)
+	}
+	w.p.log.Info("origin: video hole, gap segments", "from_msn", prev.MSN+1, "to_msn", h.msn-1)
+	w.t.nextMSN, w.t.nextPart = h.msn, 0
+	w.trimLocked()
+	w.statsLocked()
+	w.t.notifyLocked()
+	w.t.mu.Unlock()
+	if h.msn > w.p.num.NextMSN {
+		w.p.num.NextMSN = h.msn
+	}
+	w.p.gapsTo = h.msn
 }
 
 // followerAdd: queue s; cuts requested by the leader are applied by cutAt.
@@ -716,6 +824,19 @@ func (w *writer) push(s *sample, dur uint64) error {
 		// A follower can be late: never reuse an MSN.
 		if n := len(w.t.segs); n > 0 && msn <= w.t.segs[n-1].MSN {
 			msn = w.t.segs[n-1].MSN + 1
+		}
+		if n := len(w.t.segs); n > 0 && w.p.leader != w && msn <= w.p.gapsTo {
+			// The leader skipped numbers (addGaps: its video had a hole
+			// while this track's media went on): keep this track's MSNs
+			// consecutive with empty gap segments where it resumes (its
+			// previous segment covers the hole).
+			prev := w.t.segs[n-1]
+			for m := prev.MSN + 1; m < msn; m++ {
+				w.t.segs = append(w.t.segs, &Segment{
+					MSN: m, InitID: prev.InitID, DiscontinuitySeq: prev.DiscontinuitySeq,
+					BaseTime: s.dts, Wall: prev.Wall.Add(prev.Duration), Complete: true, Gap: true,
+				})
+			}
 		}
 		sg := &Segment{
 			MSN: msn, InitID: w.initID, BaseTime: s.dts, Wall: s.wall,
@@ -876,7 +997,7 @@ func (w *writer) statsLocked() {
 	peak := 0
 	var longest time.Duration
 	for _, sg := range t.segs {
-		if !sg.Complete || sg.Ticks == 0 {
+		if !sg.Complete || sg.Ticks == 0 || sg.Gap {
 			continue
 		}
 		bytes += uint64(sg.Size)

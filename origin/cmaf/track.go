@@ -87,6 +87,12 @@ type Segment struct {
 	Complete bool
 	// Size in bytes of the whole segment file (styp + parts) once Complete.
 	Size int
+	// Gap: a segment the rendition does not have (its encoder was down
+	// while the stream's other renditions had it), listed so that MSN N
+	// is the same instant in every rendition. Always Complete, no parts;
+	// its file and parts are 404 (LL-HLS: EXT-X-GAP, RFC 8216bis
+	// §4.4.4.7).
+	Gap bool
 }
 
 // Snapshot is a consistent copy of a track's window.
@@ -247,6 +253,14 @@ func (t *Track) Segment(msn uint64) (Segment, bool) {
 	return c, true
 }
 
+// IsGap reports whether segment msn is a gap segment (Segment.Gap).
+func (t *Track) IsGap(msn uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sg := t.segLocked(msn)
+	return sg != nil && sg.Gap
+}
+
 // Part returns part idx of segment msn if it is complete.
 func (t *Track) Part(msn uint64, idx int) (Part, bool) {
 	t.mu.Lock()
@@ -336,6 +350,9 @@ func (t *Track) WriteSegment(ctx context.Context, w io.Writer, msn uint64) error
 		}
 		return err
 	}
+	if t.IsGap(msn) {
+		return ErrNotFound
+	}
 	fl, _ := w.(http.Flusher)
 	if _, err := w.Write(stypBox); err != nil {
 		return err
@@ -419,7 +436,7 @@ func (t *Track) waitStarted(ctx context.Context, msn uint64) error {
 func (t *Track) SegmentBytes(msn uint64) ([]byte, bool) {
 	t.mu.Lock()
 	sg := t.segLocked(msn)
-	if sg == nil || !sg.Complete {
+	if sg == nil || !sg.Complete || sg.Gap {
 		t.mu.Unlock()
 		return nil, false
 	}

@@ -47,3 +47,44 @@ func TestBuildMPDPeriods(t *testing.T) {
 		t.Errorf("static: %s %v %v", st.GetType(), st.MediaPresentationDuration, st.Periods[0].Start)
 	}
 }
+
+// TestBuildMPDGapSegments: gap segments (a rung whose encoder restarted,
+// cmaf.Segment.Gap) stay in the SegmentTimeline like any other segment,
+// so that $Number$ of every segment after them is still its MSN, the
+// number the source and the other rungs give the same instant. dash.js
+// 5.2.1 numbers timeline entries by position (startNumber + index), it
+// does not read S@n, so leaving them out would shift every later number.
+func TestBuildMPDGapSegments(t *testing.T) {
+	s := &Server{cfg: Config{}.WithDefaults(), streams: map[uint64]*anchors{}, inits: map[initKey]videoInfo{}}
+	v := window(cmaf.Video, 90000)
+	for _, i := range []int{4, 5, 6} {
+		sg := &v.snap.Segments[i]
+		sg.Gap, sg.Parts, sg.Size = true, nil, 0
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
+	pers, ast := s.periods(1, &v.snap, now)
+	m := buildMPD(&mpdInput{tracks: []view{v}, periods: pers, ast: ast, now: now, timeURL: "http://n/time", cfg: s.cfg}, false)
+	st := m.Periods[0].AdaptationSets[0].Representations[0].SegmentTemplate
+	num := uint64(*st.StartNumber)
+	type entry struct{ t, n uint64 }
+	var got []entry
+	var next uint64
+	for _, e := range st.SegmentTimeline.S {
+		if e.T != nil {
+			next = *e.T
+		}
+		for range e.R + 1 {
+			got = append(got, entry{next, num})
+			next += e.D
+			num++
+		}
+	}
+	for i, sg := range v.snap.Segments[:10] {
+		if i >= len(got) {
+			t.Fatalf("timeline has %d entries, want ≥ 10", len(got))
+		}
+		if got[i].n != sg.MSN || got[i].t != sg.BaseTime {
+			t.Errorf("timeline entry %d: $Number$ %d t %d, segment MSN %d tfdt %d (gap %v)", i, got[i].n, got[i].t, sg.MSN, sg.BaseTime, sg.Gap)
+		}
+	}
+}

@@ -149,6 +149,12 @@ func MediaPlaylist(s cmaf.Snapshot, o MediaOptions) []byte {
 				b.WriteByte('\n')
 			}
 		}
+		if sg.Gap {
+			// RFC 8216bis §4.4.4.7: the rendition does not have this
+			// segment (its encoder was restarting); the number keeps
+			// MSN N the same instant in every rendition. Its URI is 404.
+			b.WriteString("#EXT-X-GAP\n")
+		}
 		if sg.Complete {
 			fmt.Fprintf(&b, "#EXTINF:%s,\n%s%s\n", secs(sg.Duration), o.Prefix, cmaf.SegmentName(sg.MSN))
 		}

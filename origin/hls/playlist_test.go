@@ -181,3 +181,42 @@ func TestMultivariantSharedAudio(t *testing.T) {
 		t.Errorf("source %+v", v)
 	}
 }
+
+// TestMediaPlaylistGap: a gap segment (cmaf.Segment.Gap: a rung whose
+// encoder restarted) is listed with EXT-X-GAP before its EXTINF and URI
+// (RFC 8216bis §4.4.4.7), with no parts, and the numbering around it is
+// unchanged.
+func TestMediaPlaylistGap(t *testing.T) {
+	s := snapshot(9, -1)
+	for _, i := range []int{5, 6} {
+		sg := &s.Segments[i]
+		sg.Gap, sg.Parts, sg.Size = true, nil, 0
+	}
+	body := MediaPlaylist(s, MediaOptions{Prefix: "video/"})
+	txt := string(body)
+	for _, want := range []string{
+		"#EXT-X-MEDIA-SEQUENCE:100\n",
+		"#EXT-X-GAP\n#EXTINF:1.00000,\nvideo/seg105.m4s\n",
+		"#EXT-X-GAP\n#EXTINF:1.00000,\nvideo/seg106.m4s\n",
+		"#EXTINF:1.00000,\nvideo/seg107.m4s\n",
+	} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("playlist lacks %q:\n%s", want, txt)
+		}
+	}
+	if n := strings.Count(txt, "#EXT-X-GAP"); n != 2 {
+		t.Errorf("%d EXT-X-GAP tags, want 2:\n%s", n, txt)
+	}
+	for _, bad := range []string{"part105.", "part106.", "#EXT-X-GAP\n#EXTINF:1.00000,\nvideo/seg107.m4s"} {
+		if strings.Contains(txt, bad) {
+			t.Errorf("playlist has %q:\n%s", bad, txt)
+		}
+	}
+	var pl playlist.Media
+	if err := pl.Unmarshal(body); err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	if len(pl.Segments) != 8 || pl.Segments[5].URI != "video/seg105.m4s" {
+		t.Errorf("parsed %d segments", len(pl.Segments))
+	}
+}
