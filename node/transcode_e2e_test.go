@@ -496,6 +496,13 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The source level's picture is the publisher's, whose size
+		// Chromium lowers when its CPU is overused (a loaded CI box: seen
+		// 720p in the master, less on screen); a rung's is fixed.
+		src, err := playertest.Eval[bool](tab, fmt.Sprintf(`String(window.edgenodeLib.levels[%d].uri || window.edgenodeLib.levels[%d].url).indexOf('/source/') >= 0`, i, i))
+		if err != nil {
+			t.Fatal(err)
+		}
 		var st playertest.Status
 		waitForDiag(t, 30*time.Second, fmt.Sprintf("level %d (%dp) playing 3 s", i, wantH), func() bool {
 			st, err = playertest.Read(tab)
@@ -503,7 +510,7 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			cur, _ := playertest.Eval[int](tab, `window.edgenodeLib.currentLevel`)
-			return cur == i && st.Height == wantH && st.CurrentTime > before.CurrentTime+3
+			return cur == i && (st.Height == wantH || src && st.Height > 0) && st.CurrentTime > before.CurrentTime+3
 		}, func() string {
 			return hlsState(tab) + "\n" + segTimeline(t, base, hwenc.AudioRendition+"/audio.m3u8") + "\n" + segTimeline(t, base, "source/video.m3u8")
 		})
