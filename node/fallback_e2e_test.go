@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +18,7 @@ import (
 // after the switch without an error and keeps up with the clock; the API
 // and the master playlist show the x264 ladder afterwards.
 func TestFallbackPlayersKeepPlaying(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end browser test")
-	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed (the plugins drive it; `scripts/deps.sh test` installs it)")
-	}
-	if browsertest.ExecPath() == "" {
-		t.Skip("Chromium not installed (`scripts/deps.sh test` installs it)")
-	}
+	needEncoderE2E(t)
 	// The plugins inherit the node's environment.
 	t.Setenv("EDGENODE_FAULT_VAAPI_PRETEND", "1")
 	t.Setenv("EDGENODE_FAULT_VAAPI_FAIL_AFTER", "240")

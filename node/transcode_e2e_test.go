@@ -30,9 +30,25 @@ import (
 	"github.com/edgenode/edgenode/origin/player/playertest"
 )
 
+// needEncoderE2E skips an end-to-end test of the encoder plugins in -short
+// mode or when ffmpeg (the plugins drive it) or Chromium is missing;
+// `scripts/deps.sh test` installs both, so in CI these tests run.
+func needEncoderE2E(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end browser test")
+	}
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg not installed (the plugins drive it; `scripts/deps.sh test` installs it)")
+	}
+	if browsertest.ExecPath() == "" {
+		t.Skip("Chromium not installed (`scripts/deps.sh test` installs it)")
+	}
+}
+
 // buildPlugins builds the real encoder plugins (x264, vaapi, nvenc) into a
-// temporary plugin_dir, as `make build` does into bin/plugins.
-// tags are extra build tags (faultinject: the test-only fault switches).
+// temporary plugin_dir, as `make build` does into bin/plugins; tags are
+// extra build tags (faultinject: the test-only fault switches).
 func buildPlugins(t *testing.T, tags ...string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -204,15 +220,7 @@ func segmentTime(t *testing.T, base string, s mediaSeg) (tfdt, dur float64) {
 // every level with forced switches, and a kill -9 of the plugin does not
 // stop the source level.
 func TestTranscodedLadderEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end browser test")
-	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg not installed (the x264 plugin drives it; `scripts/deps.sh test` installs it)")
-	}
-	if browsertest.ExecPath() == "" {
-		t.Skip("Chromium not installed (`scripts/deps.sh test` installs it)")
-	}
+	needEncoderE2E(t)
 	dir := buildPlugins(t)
 	n, token := startFullNode(t, hwenc.Config{PluginDir: dir})
 	s := createStream(t, n, token, "ladder")

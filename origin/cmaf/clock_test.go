@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/internal/mediatest"
 )
 
@@ -27,52 +28,19 @@ func TestSegmentClockAlignsLateRendition(t *testing.T) {
 	if len(rst.Samples) != len(st.Samples) {
 		t.Fatalf("streams differ in length: %d, %d", len(st.Samples), len(rst.Samples))
 	}
-	reg := NewRegistry()
-	cfg := Config{SegmentDuration: time.Second}.WithDefaults()
-	clock := NewSegmentClock()
-	src := NewPackager(cfg, hub.Key{Stream: 3, Rendition: hub.Source}, reg, nil, nil)
-	src.SetClock(clock)
-	rung := NewPackager(cfg, hub.Key{Stream: 3, Rendition: "180p"}, reg, nil, nil)
-	rung.SetClock(clock)
-
+	reg, _, src, rung := clockPair(3, "180p")
 	start := time.Now()
-	sess := func(p *Packager) {
-		if err := p.StartSession(&hub.Session{ID: "s", Tracks: st.Tracks, Started: start}); err != nil {
-			t.Fatal(err)
-		}
+	if err := src.StartSession(&hub.Session{ID: "s", Tracks: st.Tracks, Started: start}); err != nil {
+		t.Fatal(err)
 	}
-	sess(src)
 	if err := rung.StartSession(&hub.Session{ID: "r", Tracks: rst.Tracks, Started: start}); err != nil {
 		t.Fatal(err)
 	}
 	// The rung joins at 2.5 s (a keyframe between two 1 s boundaries) and
 	// runs a little behind the source, as a transcoder does.
-	const lag = 10
-	n := len(st.Samples)
-	for i := 0; i < n+lag; i++ {
-		if i < n {
-			s := st.Samples[i]
-			au := *s.AU
-			au.Time = start.Add(au.Duration(au.PTS))
-			if err := src.WriteAU(s.Track, &au, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if i < lag {
-			continue
-		}
-		r := rst.Samples[i-lag]
-		rau := *r.AU
-		if rau.Duration(rau.PTS) < 2500*time.Millisecond {
-			continue
-		}
-		rau.Time = start.Add(rau.Duration(rau.PTS))
-		if err := rung.WriteAU(r.Track, &rau, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	src.EndSession()
-	rung.EndSession()
+	feedBehind(t, start, src, st, rung, rst, 10, func(s mediatest.Sample, au *media.AccessUnit) (int, bool) {
+		return s.Track, au.Duration(au.PTS) >= 2500*time.Millisecond
+	})
 
 	s3, _ := reg.Stream(3)
 	sr, _ := s3.Rendition(hub.Source)
@@ -122,13 +90,7 @@ func TestSegmentClockAudioRendition(t *testing.T) {
 	if audio < 0 {
 		t.Fatal("no audio track generated")
 	}
-	reg := NewRegistry()
-	cfg := Config{SegmentDuration: time.Second}.WithDefaults()
-	clock := NewSegmentClock()
-	src := NewPackager(cfg, hub.Key{Stream: 4, Rendition: hub.Source}, reg, nil, nil)
-	src.SetClock(clock)
-	aac := NewPackager(cfg, hub.Key{Stream: 4, Rendition: "aac"}, reg, nil, nil)
-	aac.SetClock(clock)
+	reg, _, src, aac := clockPair(4, "aac")
 	start := time.Now()
 	if err := src.StartSession(&hub.Session{ID: "s", Tracks: st.Tracks, Started: start}); err != nil {
 		t.Fatal(err)
@@ -136,27 +98,9 @@ func TestSegmentClockAudioRendition(t *testing.T) {
 	if err := aac.StartSession(&hub.Session{ID: "a", Tracks: st.Tracks[audio : audio+1], Started: start}); err != nil {
 		t.Fatal(err)
 	}
-	const lag = 20
-	n := len(st.Samples)
-	for i := 0; i < n+lag; i++ {
-		if i < n {
-			s := st.Samples[i]
-			au := *s.AU
-			au.Time = start.Add(au.Duration(au.PTS))
-			if err := src.WriteAU(s.Track, &au, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if i >= lag && st.Samples[i-lag].Track == audio {
-			au := *st.Samples[i-lag].AU
-			au.Time = start.Add(au.Duration(au.PTS))
-			if err := aac.WriteAU(0, &au, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	src.EndSession()
-	aac.EndSession()
+	feedBehind(t, start, src, st, aac, st, 20, func(s mediatest.Sample, _ *media.AccessUnit) (int, bool) {
+		return 0, s.Track == audio
+	})
 
 	s4, _ := reg.Stream(4)
 	sr, _ := s4.Rendition(hub.Source)
@@ -181,4 +125,51 @@ func TestSegmentClockAudioRendition(t *testing.T) {
 			t.Errorf("MSN %d: aac starts %v after the video (%v)", sg.MSN, d, vt)
 		}
 	}
+}
+
+// clockPair returns two packagers of stream id (the source and rendition
+// name) that share one SegmentClock, as the origin sets them up.
+func clockPair(id uint64, name string) (*Registry, *SegmentClock, *Packager, *Packager) {
+	reg := NewRegistry()
+	cfg := Config{SegmentDuration: time.Second}.WithDefaults()
+	clock := NewSegmentClock()
+	src := NewPackager(cfg, hub.Key{Stream: id, Rendition: hub.Source}, reg, nil, nil)
+	src.SetClock(clock)
+	other := NewPackager(cfg, hub.Key{Stream: id, Rendition: name}, reg, nil, nil)
+	other.SetClock(clock)
+	return reg, clock, src, other
+}
+
+// feedBehind writes st into lead and, lag samples behind, each sample of
+// behind that keep accepts into follow, under the track index keep gives
+// (a transcoder's output runs behind the source); timestamps are a
+// realtime feed from start. Both sessions end after.
+func feedBehind(t *testing.T, start time.Time, lead *Packager, st *mediatest.Stream, follow *Packager, behind *mediatest.Stream, lag int,
+	keep func(s mediatest.Sample, au *media.AccessUnit) (track int, ok bool)) {
+	t.Helper()
+	n := len(st.Samples)
+	for i := 0; i < n+lag; i++ {
+		if i < n {
+			au := *st.Samples[i].AU
+			au.Time = start.Add(au.Duration(au.PTS))
+			if err := lead.WriteAU(st.Samples[i].Track, &au, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i < lag || i-lag >= len(behind.Samples) {
+			continue
+		}
+		s := behind.Samples[i-lag]
+		au := *s.AU
+		au.Time = start.Add(au.Duration(au.PTS))
+		track, ok := keep(s, &au)
+		if !ok {
+			continue
+		}
+		if err := follow.WriteAU(track, &au, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lead.EndSession()
+	follow.EndSession()
 }

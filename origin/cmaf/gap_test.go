@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/internal/mediatest"
 )
 
@@ -24,57 +25,33 @@ func holeStream(t *testing.T, holeFrom, holeTo time.Duration) (*Registry, *Segme
 		GOP:    500 * time.Millisecond,
 		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 9 * time.Second}},
 	})
-	reg := NewRegistry()
-	cfg := Config{SegmentDuration: time.Second}.WithDefaults()
-	clock := NewSegmentClock()
-	src := NewPackager(cfg, hub.Key{Stream: 7, Rendition: hub.Source}, reg, nil, nil)
-	src.SetClock(clock)
-	rung := NewPackager(cfg, hub.Key{Stream: 7, Rendition: "180p"}, reg, nil, nil)
-	rung.SetClock(clock)
+	reg, clock, src, rung := clockPair(7, "180p")
 	start := time.Now()
 	for _, p := range []*Packager{src, rung} {
 		if err := p.StartSession(&hub.Session{ID: "s", Tracks: st.Tracks, Started: start}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	const lag = 10 // the rung runs behind the source, as a transcoder does
-	n := len(st.Samples)
 	inHole, resumed := false, false
-	for i := 0; i < n+lag; i++ {
-		if i < n {
-			au := *st.Samples[i].AU
-			au.Time = start.Add(au.Duration(au.PTS))
-			if err := src.WriteAU(st.Samples[i].Track, &au, 0); err != nil {
-				t.Fatal(err)
+	feedBehind(t, start, src, st, rung, st, 10, func(s mediatest.Sample, au *media.AccessUnit) (int, bool) {
+		if s.Track != 0 {
+			return s.Track, true
+		}
+		at := au.Duration(au.PTS)
+		if at >= holeFrom && !resumed {
+			inHole = true
+		}
+		if inHole {
+			if _, ok := clock.msnAt(uint64(au.DTS)); at < holeTo || !au.Key || !ok {
+				return 0, false
 			}
+			inHole, resumed = false, true
 		}
-		if i < lag {
-			continue
-		}
-		r := st.Samples[i-lag]
-		au := *r.AU
-		au.Time = start.Add(au.Duration(au.PTS))
-		if r.Track == 0 {
-			at := au.Duration(au.PTS)
-			if at >= holeFrom && !resumed {
-				inHole = true
-			}
-			if inHole {
-				if _, ok := clock.msnAt(uint64(au.DTS)); at < holeTo || !au.Key || !ok {
-					continue
-				}
-				inHole, resumed = false, true
-			}
-		}
-		if err := rung.WriteAU(r.Track, &au, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+		return 0, true
+	})
 	if !resumed {
 		t.Fatal("the rung's video never resumed at a boundary of the clock")
 	}
-	src.EndSession()
-	rung.EndSession()
 	return reg, clock
 }
 
