@@ -53,11 +53,12 @@ type mpdInput struct {
 // segment being written. The MPD announces it at its nominal length, but a
 // publisher session's first segment is often short (ingest asks for an
 // early keyframe so that HLS players, which start from a complete segment,
-// start sooner): players are told to reload the MPD every part until the
-// segment is complete, so they learn its real length before they look for
-// the next one (announced at 1 s and reloaded after 1 s, it sent dash.js
-// seeking back and forth: start-up 0.3–1 s slower, node/e2e_test.go
-// TestStartAfterPublish).
+// start sooner). Such an MPD is rarely served: the request is held until
+// the segment is complete (http.go holdForSegment). When the hold's bound
+// runs out first (a publisher with a long first GOP), players that honour
+// minimumUpdatePeriod are told to reload every part until the segment is
+// complete, so they learn its real length before they look for the next
+// one; dash.js reloads at most once a second whatever the MPD says.
 func startingUp(s *cmaf.Snapshot) bool {
 	return len(s.Segments) == 1 && !s.Segments[0].Complete && !s.Ended
 }

@@ -16,10 +16,11 @@ import (
 )
 
 // TestMPDBeforePublisher: a player that asks for the MPD of a known stream
-// before its publisher is live is held and gets an MPD as soon as the first
-// part exists — while the first segment is still being written (realtime
-// play: the MPD must name a segment that is not complete, with
-// availabilityTimeComplete=false) — and an unknown stream is 404 at once.
+// before its publisher is live is held for its first segment, at most 1.5
+// segment durations: with a 2 s GOP it gets an MPD while the first segment
+// is still being written (realtime play: the MPD must name a segment that
+// is not complete, with availabilityTimeComplete=false) — and an unknown
+// stream is 404 at once.
 func TestMPDBeforePublisher(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) }) // after start's cleanup
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -42,10 +43,12 @@ func TestMPDBeforePublisher(t *testing.T) {
 		body     string
 	}
 	got := make(chan result, 1)
+	var answeredAt time.Time
 	asked := make(chan struct{})
 	go func() {
 		close(asked)
 		res, m, body := getMPD(t, e.url+"/cmaf/7/index.mpd")
+		answeredAt = time.Now()
 		r := result{code: res.StatusCode, body: body, cache: res.Header.Get("Cache-Control")}
 		if m != nil && m.MinimumUpdatePeriod != nil {
 			r.mup = time.Duration(*m.MinimumUpdatePeriod)
@@ -91,14 +94,19 @@ func TestMPDBeforePublisher(t *testing.T) {
 	if r.mup != partTarget || r.cache != "no-cache" {
 		t.Errorf("MPD of a starting stream: minimumUpdatePeriod %v, Cache-Control %q; want %v and no-cache", r.mup, r.cache, partTarget)
 	}
-	// Answered as soon as the first part existed, not when the first
-	// segment was complete (its GOP is 2 s of realtime play).
+	// Answered within the hold's bound, not when the first segment was
+	// complete (its GOP is 2 s of realtime play).
 	tr, ok := e.reg.Lookup(7, hub.Source, cmaf.Video)
 	if !ok {
 		t.Fatal("video track gone")
 	}
-	if sg, ok := tr.Segment(tr.Snapshot().Segments[0].MSN); ok && sg.Complete {
+	first, _ := tr.Segment(tr.Snapshot().Segments[0].MSN)
+	if first.Complete {
 		t.Errorf("MPD was answered only after the first segment was complete")
+	}
+	segTarget := cmaf.Config{}.WithDefaults().SegmentDuration
+	if held := answeredAt.Sub(first.Wall); held < segTarget || held > 2*segTarget {
+		t.Errorf("MPD answered %v after the first sample, want the hold's bound (1.5 × %v)", held, segTarget)
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		if sg, ok := tr.Segment(tr.Snapshot().Segments[0].MSN); ok && sg.Complete {
@@ -116,4 +124,104 @@ func TestMPDBeforePublisher(t *testing.T) {
 	cancel()
 	<-playDone
 	pub.Close()
+}
+
+// TestMPDKeepsStepWithSegments: dash.js reloads the MPD once a second,
+// one second after the previous answer, and requests only segments the
+// timeline lists. The node holds an MPD request that would list a
+// segment older than a third of a segment until the next one starts, so
+// whenever a request comes, its answer lists a segment that started at
+// most a third of a segment before the answer; and while the window is
+// only a session's short first segment (a resolution step 0.4 s in cuts
+// it here, as ingest's early keyframe does), the answer waits for the
+// second segment, so the player learns the first one's real length.
+func TestMPDKeepsStepWithSegments(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t, goleak.IgnoreCurrent()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stream := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{
+		{Width: 320, Height: 180, Duration: 400 * time.Millisecond},
+		{Width: 640, Height: 360, Duration: 9 * time.Second}}})
+	e := start(t, origin.Config{}, dash.Config{FirstSegmentWait: 20 * time.Second}, 4096)
+	segTarget := cmaf.Config{}.WithDefaults().SegmentDuration
+
+	type answer struct {
+		at   time.Time
+		segs int
+		last uint64 // MSN of the newest segment listed
+	}
+	ask := func() answer {
+		res, m, body := getMPD(t, e.url+"/cmaf/7/index.mpd")
+		a := answer{at: time.Now()}
+		if res.StatusCode != http.StatusOK || m == nil || len(m.Periods) == 0 {
+			t.Fatalf("MPD: %d %s", res.StatusCode, body)
+		}
+		// The video Representation of the newest period.
+		per := m.Periods[len(m.Periods)-1]
+		for _, as := range per.AdaptationSets {
+			if as.ContentType != "video" {
+				continue
+			}
+			st := as.Representations[0].SegmentTemplate
+			n := 0
+			for _, s := range st.SegmentTimeline.S {
+				n += 1 + s.R
+			}
+			a.last = uint64(*st.StartNumber) + uint64(n) - 1
+		}
+		for _, p := range m.Periods {
+			for _, as := range p.AdaptationSets {
+				if as.ContentType == "video" {
+					for _, s := range as.Representations[0].SegmentTemplate.SegmentTimeline.S {
+						a.segs += 1 + s.R
+					}
+				}
+			}
+		}
+		return a
+	}
+	first := make(chan answer, 1)
+	go func() { first <- ask() }()
+	time.Sleep(200 * time.Millisecond)
+	pub, err := e.hub.Publish(hub.Key{Stream: 7, Rendition: hub.Source}, hub.Session{ID: "a", Tracks: stream.Tracks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	playDone := make(chan error, 1)
+	go func() { playDone <- stream.Play(ctx, pub, mediatest.PlayOptions{Realtime: true}) }()
+	defer func() {
+		cancel()
+		<-playDone
+		pub.Close()
+	}()
+	a := <-first
+	tr, ok := e.reg.Lookup(7, hub.Source, cmaf.Video)
+	if !ok {
+		t.Fatal("no video track")
+	}
+	snap := tr.Snapshot()
+	if a.segs != 2 || len(snap.Segments) < 2 || !snap.Segments[0].Complete {
+		t.Fatalf("first MPD lists %d segments (track has %d, first complete %v); want the complete short first one and the next",
+			a.segs, len(snap.Segments), len(snap.Segments) > 0 && snap.Segments[0].Complete)
+	}
+	// Requests at every phase of a segment: each answer's newest segment
+	// started at most a third of a segment before it (plus scheduling
+	// slack on a loaded machine), and no request waits longer than the
+	// bound.
+	for i, pause := range []time.Duration{0, 150, 350, 500, 650, 800, 950} {
+		pause *= time.Millisecond
+		time.Sleep(pause)
+		asked := time.Now()
+		a := ask()
+		sg, ok := tr.Segment(a.last)
+		if !ok {
+			t.Fatalf("request %d: MPD lists segment %d, which the track does not have", i, a.last)
+		}
+		if age := a.at.Sub(sg.Wall); age > segTarget/3+100*time.Millisecond {
+			t.Errorf("request %d (after a pause of %v): newest segment listed started %v before the answer, want ≤ %v", i, pause, age, segTarget/3)
+		}
+		if held := a.at.Sub(asked); held > segTarget*3/2+200*time.Millisecond {
+			t.Errorf("request %d: held %v, bound is %v", i, held, segTarget*3/2)
+		}
+	}
 }
