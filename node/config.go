@@ -64,6 +64,10 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// API configures the management API (streams) and /metrics.
 	API APIConfig `yaml:"api"`
+	// TLS turns the HTTP listeners (public and API) into HTTPS with
+	// HTTP/2. Default: none (plain HTTP and h2c; TLS ends at a proxy or
+	// the CDN).
+	TLS TLSConfig `yaml:"tls"`
 
 	// Ingest is WHIP ingest (UDP/TCP media ports, limits, keyframe policy).
 	Ingest ingest.Config `yaml:"ingest"`

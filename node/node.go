@@ -12,6 +12,7 @@ package node
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -116,6 +117,9 @@ type Node struct {
 	// publicURL is the resolved public_url, set in Start before the
 	// components are built.
 	publicURL string
+	// tls is the HTTPS configuration of the HTTP listeners (nil: plain
+	// HTTP and h2c), set in Start.
+	tls *tls.Config
 
 	// extra components appended after components() (tests).
 	extra []namedComponent
@@ -395,6 +399,15 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 
+	scheme := "http"
+	if n.cfg.TLS.Enabled() {
+		certs, err := newCertReloader(n.cfg.TLS)
+		if err != nil {
+			return err
+		}
+		n.tls = certs.serverTLS()
+		scheme = "https"
+	}
 	publicLn, err := net.Listen("tcp", n.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -414,7 +427,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	publicURL := n.cfg.PublicURL
 	if publicURL == "" {
-		publicURL = "http://" + displayAddr(publicAddr)
+		publicURL = scheme + "://" + displayAddr(publicAddr)
 		if host, _, _ := net.SplitHostPort(publicAddr); net.ParseIP(host).IsUnspecified() {
 			n.log.Warn("public_url not set and listen is a wildcard address: handing out URLs with the host name; set public_url", "public_url", publicURL)
 		}
@@ -493,7 +506,7 @@ func (n *Node) Start(ctx context.Context) error {
 		PublicURL:   publicURL,
 		PublicAddr:  publicAddr,
 		APIAddr:     apiAddr,
-		APIURL:      "http://" + displayAddr(apiAddr),
+		APIURL:      scheme + "://" + displayAddr(apiAddr),
 		DataDir:     n.cfg.DataDir,
 		TokenSource: source,
 	}
@@ -548,14 +561,20 @@ func (n *Node) token(st *store.Store) (string, string, error) {
 }
 
 func (n *Node) serve(ln net.Listener, h http.Handler) {
-	// HTTP/1.1 and HTTP/2 with prior knowledge (h2c): LL-HLS wants HTTP/2
-	// (HLS authoring spec, App. B.1) and TLS ends at the proxy or CDN.
+	// LL-HLS wants HTTP/2 (HLS authoring spec, App. B.1): with `tls`
+	// HTTPS with HTTP/2 by ALPN; without it HTTP/1.1 and HTTP/2 with prior
+	// knowledge (h2c), TLS ending at the proxy or CDN.
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
+	if n.tls != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	srv := &http.Server{
 		Handler:           h,
 		Protocols:         &protocols,
+		TLSConfig:         n.tls.Clone(), // per server: net/http adds to it
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
@@ -564,7 +583,13 @@ func (n *Node) serve(ln net.Listener, h http.Handler) {
 	n.servers = append(n.servers, srv)
 	n.mu.Unlock()
 	n.wg.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if n.tls != nil {
+			err = srv.ServeTLS(ln, "", "") // certificates from TLSConfig.GetCertificate
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server failed", "addr", ln.Addr().String(), "err", err)
 			n.serveErr <- fmt.Errorf("serve %s: %w", ln.Addr(), err)
 		}
