@@ -21,11 +21,10 @@
 //     segment after an SPS change or a reconnect), anchored at the wall
 //     clock of its first segment, so that a publisher's gap shows as a gap
 //     between periods and latency stays measurable;
-//   - MPD requests are held until the next segment starts when the answer
-//     would otherwise list a segment older than a third of a segment (and
-//     a stream's short first segment until it is complete), so that
-//     players that reload once a second, as dash.js does, learn of each
-//     segment soon after it starts (http.go holdForSegment);
+//   - an MPD request while the window is only a stream's (short) first
+//     segment is held until that segment is complete, so that players
+//     that reload once a second, as dash.js does, start with the next
+//     segment already listed (http.go holdForSegment);
 //   - a static MPD once the stream has ended.
 package dash
 

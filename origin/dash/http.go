@@ -223,45 +223,32 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 	httpx.ServeDocument(w, r, buf.Bytes())
 }
 
-// holdForSegment holds an MPD request whose answer would be stale soon
-// until the primary track starts its next segment, and reports whether it
-// waited. The MPD's SegmentTimeline lists a segment once it has started,
-// and dash.js 5 reloads the MPD no more often than once a second
-// (getManifestUpdatePeriod: max(minimumUpdatePeriod − latency, 1 s)), one
-// second after the previous answer arrived. Answered at once, the reload
-// drifts against the segments, and a segment that started just after an
-// answer was learnt of up to a second late: with a 1 s latency target
-// dash.js then had nothing buffered (a stall), and at start it sat idle
-// for 0.9 s after the short first segment (node/e2e_test.go
-// TestStartAfterPublish). Held, the answers, and so the reloads, keep
-// step with the segment starts:
-//   - while the window is only the first segment of a stream, the request
-//     waits until it is complete (the first segment of a session is short:
-//     ingest asks for an early keyframe), so that the player starts with
-//     that segment's real length and the next one already listed;
-//   - otherwise, once the newest segment started more than a third of a
-//     segment ago, the request waits for the next one.
-//
-// Either wait is bounded by 1.5 segment durations; the answer is then
-// whatever the track has.
+// holdForSegment holds an MPD request while the window is only a
+// stream's first segment, until that segment is complete (at most 1.5
+// segment durations), and reports whether it waited. A publisher
+// session's first segment is short (ingest asks for an early keyframe so
+// that HLS players, which start from a complete segment, start sooner)
+// but is announced at its nominal length while it is written; dash.js 5
+// reloads the MPD no more often than once a second
+// (getManifestUpdatePeriod: max(minimumUpdatePeriod − latency, 1 s)), so
+// answered at once it learnt of the second segment only a second later
+// and sat idle for 0.9 s after the first one (node/e2e_test.go
+// TestStartAfterPublish: 2.3 s to play on a loaded CI box). Held, the
+// player starts with the first segment's real length and the next one
+// already listed. Later requests are answered at once: a hold cannot
+// know which segments the asking player already has.
 func (s *Server) holdForSegment(ctx context.Context, v *view) bool {
 	t := v.track
-	segs := v.snap.Segments
-	if t == nil || v.snap.Ended || len(segs) == 0 {
+	if t == nil || !startingUp(&v.snap) {
 		return false
 	}
-	info := v.snap.Info
-	target := max(info.SegmentTarget, 100*time.Millisecond)
-	last := segs[len(segs)-1]
-	if !startingUp(&v.snap) && (last.Wall.IsZero() || time.Since(last.Wall) <= target/3) {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(ctx, target*3/2)
+	first := v.snap.Segments[0].MSN
+	ctx, cancel := context.WithTimeout(ctx, max(v.snap.Info.SegmentTarget, 100*time.Millisecond)*3/2)
 	defer cancel()
 	for {
 		ch := t.Changed()
 		snap := t.Snapshot()
-		if n := len(snap.Segments); snap.Ended || n > 0 && snap.Segments[n-1].MSN > last.MSN {
+		if n := len(snap.Segments); snap.Ended || n > 0 && snap.Segments[n-1].MSN > first {
 			return true
 		}
 		select {
