@@ -133,7 +133,7 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 	for _, format := range []string{"ll-hls", "ll-dash", "hls-ts"} {
 		t.Run(format, func(t *testing.T) {
 			tab := b.Tab(t)
-			if err := playertest.Open(tab, s.PlayerURL+"?format="+format); err != nil {
+			if err := playertest.Open(tab, s.PlayerURL+"?debug=1&format="+format); err != nil {
 				t.Fatal(err)
 			}
 			advance := 8 * time.Second
@@ -190,6 +190,11 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 				// as in origin's hls.js test, which allows two.
 				if settledStalls >= 0 && last.Stalls > settledStalls+1 {
 					t.Errorf("%s: %d stalls after settling", format, last.Stalls-settledStalls)
+				}
+				if last.Stalls > 0 {
+					if l, err := playertest.Eval[[]string](tab, `window.edgenode.log`); err == nil {
+						t.Logf("%s player log (?debug=1):\n%s", format, strings.Join(l, "\n"))
+					}
 				}
 			}
 			if last.Width == 0 {

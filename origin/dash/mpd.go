@@ -295,9 +295,14 @@ func representation(v *view, segs []cmaf.Segment, periodMedia float64, incomplet
 	pto := uint64(math.Round(periodMedia * float64(ts)))
 	st.PresentationTimeOffset = &pto
 	if !ended {
-		// A segment is announced one part after it starts and is then sent
-		// with chunked transfer (DASH-IF IOP v5 low latency).
-		ato := (segTarget - partTarget).Seconds()
+		// A segment is available half a part after it starts and is then
+		// sent with chunked transfer as it is written (DASH-IF IOP v5 low
+		// latency: ATO = segment duration − chunk duration; the node's
+		// chunks are single video frames and ≥ 60 ms of audio). dash.js
+		// asks for a segment no earlier than that: at one part (0.8 s) its
+		// request came 0.2 s after the segment started, 0.2 s of a 1 s
+		// latency target's buffer.
+		ato := (segTarget - partTarget/2).Seconds()
 		if ato <= 0 {
 			ato = segTarget.Seconds() / 2
 		}

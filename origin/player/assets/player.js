@@ -14,7 +14,7 @@
     stream: cfg.stream, format: '', url: '', lib: '', currentTime: 0, latency: null,
     libLatency: null, targetLatency: null, buffer: 0, stalls: 0, playing: false,
     width: 0, height: 0, errors: [], clockOffsetMs: 0, startedAt: 0, firstFrameMs: null, catchUps: 0,
-    marks: []
+    marks: [], log: []
   };
   var current = null; // {destroy(), latency(), libLatency(), target(), catchUp()}
   var CATCH_UP_S = 1.0; // s behind the target latency before jumping forward
@@ -49,6 +49,16 @@
   function retryLater(f) {
     var g = generation;
     setTimeout(function () { if (g === generation && current) { f(); } }, 1000);
+  }
+
+  function bufferRanges() {
+    var b = video.buffered, o = [];
+    for (var i = 0; i < b.length; i++) { o.push(b.start(i).toFixed(2) + '-' + b.end(i).toFixed(2)); }
+    return o.join(',');
+  }
+  function debugLog(m) {
+    st.log.push((Date.now() - st.startedAt) + ' t=' + video.currentTime.toFixed(2) + ' ' + m);
+    if (st.log.length > 400) { st.log.shift(); }
   }
 
   function bufferAhead() {
@@ -93,7 +103,23 @@
       // segments start with an IDR and are listed only once complete).
       conf.liveSyncDurationCount = 2;
     }
+    if (q.get('debug')) {
+      // ?debug=1: hls.js's warnings and errors and every fragment and part
+      // request, timestamped, in window.edgenode.log (the last 400), for
+      // an operator's console or a test that explains a stall.
+      var note = function (m) { debugLog('hls.js ' + m); };
+      var quiet = function () {};
+      conf.debug = { trace: quiet, debug: quiet, log: quiet, info: quiet, warn: note, error: note };
+    }
     var hls = new Hls(conf);
+    if (q.get('debug')) {
+      hls.on(Hls.Events.FRAG_LOADING, function (ev, d) {
+        debugLog('load ' + d.frag.type + ' ' + d.frag.sn + (d.part ? '.' + d.part.index : '') + ' cc=' + d.frag.cc + ' @' + d.frag.start.toFixed(3));
+      });
+      hls.on(Hls.Events.FRAG_BUFFERED, function (ev, d) {
+        debugLog('buffered ' + d.frag.type + ' ' + d.frag.sn + (d.part ? '.' + d.part.index : '') + ' [' + bufferRanges() + ']');
+      });
+    }
     hls.on(Hls.Events.ERROR, function (ev, data) {
       if (data.fatal) {
         err('hls.js fatal ' + data.type + ': ' + data.details);
@@ -193,10 +219,22 @@
     });
     p.on(E.PLAYBACK_SEEKING, function (e) { if (st.marks.length < 40) { mark('seeking@' + (e && e.seekTime !== undefined ? (+e.seekTime).toFixed(2) : '')); } });
     p.initialize(video, url, true);
+    // dash.js lists only the segments of the MPD's SegmentTimeline and
+    // reloads the MPD at most once a second, one second after the previous
+    // answer: a segment that starts just after a reload is learnt of up to
+    // a second late, which at a 1 s latency target empties the buffer (one
+    // stall in ~10 s in node/e2e_test.go). Reloading every 200 ms bounds
+    // that to 0.2 s; the node answers each reload at once (a CDN in front
+    // serves its copy for up to a second).
+    var reload = setInterval(function () {
+      try {
+        if (p.isReady() && p.isDynamic()) { p.refreshManifest(function () {}); }
+      } catch (e) { /* not initialised yet */ }
+    }, 200);
     window.edgenodeLib = p; // for diagnostics from the console or a test
     st.lib = 'dash.js ' + dashjs.Version;
     return {
-      destroy: function () { p.reset(); },
+      destroy: function () { clearInterval(reload); p.reset(); },
       latency: function () { var l = p.getCurrentLiveLatency(); return isFinite(l) && l > 0 ? l : null; },
       libLatency: function () { var l = p.getCurrentLiveLatency(); return isFinite(l) ? l : null; },
       target: function () { var t = p.getTargetLiveDelay(); return isFinite(t) ? t : null; },
@@ -212,7 +250,7 @@
     video.load();
     st.format = format; st.url = abs(cfg.urls[format]); st.stalls = 0; st.playing = false;
     st.latency = null; st.libLatency = null; st.startedAt = Date.now(); st.firstFrameMs = null;
-    st.errors = []; st.marks = [];
+    st.errors = []; st.marks = []; st.log = [];
     var buttons = document.querySelectorAll('#formats button');
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].setAttribute('aria-pressed', String(buttons[i].dataset.format === format));
@@ -233,6 +271,7 @@
   });
   video.addEventListener('waiting', function () {
     if (st.playing && !video.seeking) { st.stalls++; }
+    if (q.get('debug')) { debugLog('waiting [' + bufferRanges() + ']'); }
     st.playing = false;
     $('s-state').textContent = 'buffering';
   });
