@@ -358,6 +358,11 @@ type writer struct {
 	pps     []byte
 	initID  uint64
 	newInit bool // config changed: next segment needs a new init
+	// clockWall/clockAt: the wall time of media time clockAt in this
+	// session, from the segment this writer opened last (a leader's
+	// segments give their followers' their wall times).
+	clockWall time.Time
+	clockAt   time.Duration
 	disc    bool // next segment carries a discontinuity
 	waitKey bool
 	lastDTS uint64
@@ -394,6 +399,23 @@ func newWriter(p *Packager, t *Track, timescale uint32) *writer {
 	return &writer{p: p, t: t, timescale: timescale}
 }
 
+// rebaseFollowers gives a follower's open segment with the same MSN as
+// the leader's new segment sg (a session's first: the audio often starts
+// before the first video keyframe) the leader's wall clock, as later
+// follower segments get it when they open.
+func (p *Packager) rebaseFollowers(sg *Segment) {
+	l := p.leader
+	for _, f := range []*writer{p.video, p.audio} {
+		if f == nil || f == l || f.seg == nil || f.seg.MSN != sg.MSN {
+			continue
+		}
+		f.t.mu.Lock()
+		f.seg.Wall = l.clockWall.Add(f.dur(f.seg.BaseTime) - l.clockAt)
+		f.t.notifyLocked()
+		f.t.mu.Unlock()
+	}
+}
+
 func (w *writer) ticks(d time.Duration) int64 {
 	return int64(d) * int64(w.timescale) / int64(time.Second)
 }
@@ -414,6 +436,7 @@ func (w *writer) startSession(tr media.Track, base time.Duration) {
 	w.newSess = true
 	w.pending = nil
 	w.segClosed = true
+	w.clockWall = time.Time{}
 	if w.t.kind == Video {
 		w.sps, w.pps = tr.SPS, tr.PPS
 	} else {
@@ -838,8 +861,21 @@ func (w *writer) push(s *sample, dur uint64) error {
 				})
 			}
 		}
+		wall := s.wall
+		if l := w.p.leader; l != nil && l != w && !l.clockWall.IsZero() {
+			// One wall clock per rendition: a follower's segment (the
+			// audio) takes its wall time from the leader's segment and the
+			// media time between them, not from its own samples. Each
+			// track's sample times follow its own RTCP sender reports or
+			// arrival; the tracks' media times do not. hls.js places the
+			// media after a discontinuity by PROGRAM-DATE-TIME, so audio
+			// 20–40 ms off the video's clock left a hole in the buffer at
+			// every resolution step of Chromium's ramp, and a stall until
+			// its gap controller jumped it (node/e2e_test.go, player log).
+			wall = l.clockWall.Add(w.dur(s.dts) - l.clockAt)
+		}
 		sg := &Segment{
-			MSN: msn, InitID: w.initID, BaseTime: s.dts, Wall: s.wall,
+			MSN: msn, InitID: w.initID, BaseTime: s.dts, Wall: wall,
 			Discontinuity: w.disc && len(w.t.segs) > 0,
 		}
 		if n := len(w.t.segs); n > 0 {
@@ -862,11 +898,15 @@ func (w *writer) push(s *sample, dur uint64) error {
 		if sg.Wall.IsZero() {
 			sg.Wall = time.Now()
 		}
+		w.clockWall, w.clockAt = sg.Wall, w.dur(sg.BaseTime)
 		w.seg = sg
 		w.t.segs = append(w.t.segs, sg)
 		w.t.nextMSN, w.t.nextPart = msn, 0
 		w.t.notifyLocked()
 		w.t.mu.Unlock()
+		if w.p.leader == w {
+			w.p.rebaseFollowers(sg)
+		}
 	}
 	if len(w.part) == 0 {
 		w.partInd = s.key

@@ -459,3 +459,60 @@ func TestShortFirstSegment(t *testing.T) {
 		t.Errorf("second session's first segment is not a discontinuity")
 	}
 }
+
+// TestAudioWallFollowsVideoClock: each track's access-unit times follow
+// its own sender reports (here the audio's run 30 ms ahead of the
+// video's), but a rendition's PROGRAM-DATE-TIMEs must agree with its
+// media times across tracks: hls.js places media after a discontinuity
+// (every resolution step) by them, and an audio track off the video's
+// clock left a hole in the buffer there. Every audio segment's wall time
+// is the video segment's plus the media time between them.
+func TestAudioWallFollowsVideoClock(t *testing.T) {
+	st := ramp(t)
+	reg := NewRegistry()
+	p := NewPackager(Config{}.WithDefaults(), hub.Key{Stream: 9, Rendition: hub.Source}, reg, nil, nil)
+	start := time.Now()
+	for sess := range 2 { // the publisher reconnects: a second session
+		at := start.Add(time.Duration(sess) * 6 * time.Second)
+		if err := p.StartSession(&hub.Session{ID: "s", Tracks: st.Tracks, Started: at}); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st.Samples {
+			au := *s.AU
+			au.Time = at.Add(au.Duration(au.PTS))
+			if !au.Codec.IsVideo() {
+				au.Time = au.Time.Add(30 * time.Millisecond)
+			}
+			if err := p.WriteAU(s.Track, &au, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p.EndSession()
+	}
+	rd, _ := reg.Stream(9)
+	r, _ := rd.Rendition(hub.Source)
+	vs, as := r.Video.Snapshot(), r.Audio.Snapshot()
+	video := map[uint64]Segment{}
+	for _, sg := range vs.Segments {
+		video[sg.MSN] = sg
+	}
+	checked, discs := 0, 0
+	for _, a := range as.Segments {
+		v, ok := video[a.MSN]
+		if !ok {
+			continue
+		}
+		media := time.Duration(float64(a.BaseTime)/float64(as.Info.Timescale)*float64(time.Second)) -
+			time.Duration(float64(v.BaseTime)/float64(vs.Info.Timescale)*float64(time.Second))
+		if d := a.Wall.Sub(v.Wall) - media; d > time.Millisecond || d < -time.Millisecond {
+			t.Errorf("msn %d: audio wall − video wall = %v, media time between them %v", a.MSN, a.Wall.Sub(v.Wall), media)
+		}
+		checked++
+		if v.Discontinuity {
+			discs++
+		}
+	}
+	if checked < 8 || discs < 3 {
+		t.Fatalf("checked %d segments (%d after a discontinuity); want a ramp's worth", checked, discs)
+	}
+}
