@@ -29,9 +29,10 @@ import (
 // video's segment N, as the source's own audio track's is.
 type SegmentClock struct {
 	mu     sync.Mutex
-	bounds map[uint64]uint64 // boundary dts → MSN
-	discs  map[uint64]uint64 // boundary dts → discontinuity sequence
-	order  []uint64          // boundaries, ascending
+	bounds map[uint64]uint64    // boundary dts → MSN
+	discs  map[uint64]uint64    // boundary dts → discontinuity sequence
+	walls  map[uint64]time.Time // boundary dts → wall time (PROGRAM-DATE-TIME)
+	order  []uint64             // boundaries, ascending
 	// passed is the latest keyframe any rendition decided on.
 	passed uint64
 	seen   bool
@@ -39,7 +40,7 @@ type SegmentClock struct {
 
 // NewSegmentClock returns an empty clock for one stream.
 func NewSegmentClock() *SegmentClock {
-	return &SegmentClock{bounds: map[uint64]uint64{}, discs: map[uint64]uint64{}}
+	return &SegmentClock{bounds: map[uint64]uint64{}, discs: map[uint64]uint64{}, walls: map[uint64]time.Time{}}
 }
 
 // maxClockSkips is how many keyframes a starting rendition skips waiting
@@ -119,6 +120,7 @@ func (c *SegmentClock) addLocked(dts, msn uint64) {
 		for _, old := range c.order[:len(c.order)-clockKeep] {
 			delete(c.bounds, old)
 			delete(c.discs, old)
+			delete(c.walls, old)
 		}
 		c.order = slices.Delete(c.order, 0, len(c.order)-clockKeep)
 	}
@@ -170,6 +172,39 @@ func (c *SegmentClock) active() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.seen
+}
+
+// alignWall gives segment sg (just opened by w, a rendition's leader) the
+// stream's wall time for its media time, so that PROGRAM-DATE-TIME agrees
+// with tfdt across renditions: the video rendition that opens a segment
+// at a boundary first records its wall time there, and every other
+// rendition's segment of that boundary (the AAC: within a frame after it)
+// takes that time plus the media time between them. hls.js places the
+// alternative audio by PROGRAM-DATE-TIME after a discontinuity, and the
+// transcoder's AAC came out 15–35 ms off the source video's clock.
+func (w *writer) alignWall(c *SegmentClock, sg *Segment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w.t.kind == Video {
+		if _, ok := c.bounds[sg.BaseTime]; ok {
+			if _, ok := c.walls[sg.BaseTime]; !ok {
+				c.walls[sg.BaseTime] = sg.Wall
+			}
+			sg.Wall = c.walls[sg.BaseTime]
+			return
+		}
+	}
+	t := w.dur(sg.BaseTime)
+	for i := len(c.order) - 1; i >= 0; i-- {
+		b := clockTime(c.order[i])
+		if b > t {
+			continue
+		}
+		if wall, ok := c.walls[c.order[i]]; ok && t-b <= maxDiscSkew {
+			sg.Wall = wall.Add(t - b)
+		}
+		return
+	}
 }
 
 // alignDisc gives segment sg (just opened by w, after prev) the stream's

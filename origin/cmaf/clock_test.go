@@ -98,7 +98,9 @@ func TestSegmentClockAudioRendition(t *testing.T) {
 	if err := aac.StartSession(&hub.Session{ID: "a", Tracks: st.Tracks[audio : audio+1], Started: start}); err != nil {
 		t.Fatal(err)
 	}
-	feedBehind(t, start, src, st, aac, st, 20, func(s mediatest.Sample, _ *media.AccessUnit) (int, bool) {
+	feedBehind(t, start, src, st, aac, st, 20, func(s mediatest.Sample, au *media.AccessUnit) (int, bool) {
+		// The transcoder's AAC times run off the source's clock.
+		au.Time = au.Time.Add(30 * time.Millisecond)
 		return 0, s.Track == audio
 	})
 
@@ -123,6 +125,11 @@ func TestSegmentClockAudioRendition(t *testing.T) {
 		vt := time.Duration(v.BaseTime) * time.Second / 90000
 		if d := at - vt; i > 0 && (d < 0 || d > 25*time.Millisecond) {
 			t.Errorf("MSN %d: aac starts %v after the video (%v)", sg.MSN, d, vt)
+		}
+		// PROGRAM-DATE-TIME agrees with tfdt across renditions (hls.js
+		// places the AAC by it after a discontinuity).
+		if d := sg.Wall.Sub(v.Wall) - (at - vt); i > 0 && (d > time.Millisecond || d < -time.Millisecond) {
+			t.Errorf("MSN %d: aac wall − video wall = %v, media time between them %v", sg.MSN, sg.Wall.Sub(v.Wall), at-vt)
 		}
 	}
 }

@@ -363,11 +363,11 @@ type writer struct {
 	// segments give their followers' their wall times).
 	clockWall time.Time
 	clockAt   time.Duration
-	disc    bool // next segment carries a discontinuity
-	waitKey bool
-	lastDTS uint64
-	hasLast bool
-	lastDur uint64
+	disc      bool // next segment carries a discontinuity
+	waitKey   bool
+	lastDTS   uint64
+	hasLast   bool
+	lastDur   uint64
 
 	pending *sample
 	part    []*fmp4.Sample
@@ -892,6 +892,9 @@ func (w *writer) push(s *sample, dur uint64) error {
 				prev = w.t.segs[n-1]
 			}
 			w.alignDisc(c, sg, prev) // clock.go
+			if w.p.leader == w && !sg.Wall.IsZero() {
+				w.alignWall(c, sg) // clock.go
+			}
 		}
 		w.disc = false
 		w.firstSeg, w.newSess = w.newSess, false
