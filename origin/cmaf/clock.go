@@ -174,6 +174,18 @@ func (c *SegmentClock) active() bool {
 	return c.seen
 }
 
+// recordWall notes wall as the wall time of boundary dts unless one is
+// known already (the first video rendition to cut there decides).
+func (c *SegmentClock) recordWall(dts uint64, wall time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.bounds[dts]; ok {
+		if _, ok := c.walls[dts]; !ok {
+			c.walls[dts] = wall
+		}
+	}
+}
+
 // alignWall gives segment sg (just opened by w, a rendition's leader) the
 // stream's wall time for its media time, so that PROGRAM-DATE-TIME agrees
 // with tfdt across renditions: the video rendition that opens a segment

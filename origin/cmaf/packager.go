@@ -643,6 +643,11 @@ func (w *writer) leaderAdd(s *sample) error {
 		// Forced: a new init or discontinuity, or a segment grown past
 		// twice the target (timelines that do not match).
 		cut = c.decide(s.dts, cut, w.newInit || w.disc || w.dur(w.seg.Ticks+w.partTk) >= 2*cfg.SegmentDuration, w.p.num.NextMSN)
+		if cut && !s.wall.IsZero() {
+			// Now, not when the segment opens with the next frame: the
+			// AAC rendition may open its segment of this boundary first.
+			c.recordWall(s.dts, s.wall)
+		}
 	}
 	if cut {
 		at := w.dur(s.dts)
