@@ -182,13 +182,13 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 				} else if med := lat[len(lat)/2]; med > 1.5 {
 					t.Errorf("%s: median latency %.2fs, want ≤ 1.5s", format, med)
 				}
-				// At most one stall once settled, also through the resolution
-				// ramp (the publisher is still ramping up during the first
-				// format). Quiet runs show none; in a clean-clone CI run one
-				// single stall at an unchanged 1.19 s median latency was seen
-				// (Chromium's playback clock lagging on the busy 2-core box),
-				// as in origin's hls.js test, which allows two.
-				if settledStalls >= 0 && last.Stalls > settledStalls+1 {
+				// No stall once settled, also through the resolution ramp
+				// (the publisher is still ramping up during the first
+				// format). The stalls seen before were holes in the buffer
+				// at each resolution step (audio PROGRAM-DATE-TIME off the
+				// video's clock; origin/cmaf) and dash.js learning of a
+				// segment up to a second late (player page MPD reloads).
+				if settledStalls >= 0 && last.Stalls > settledStalls {
 					t.Errorf("%s: %d stalls after settling", format, last.Stalls-settledStalls)
 				}
 				if last.Stalls > 0 {

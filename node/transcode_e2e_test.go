@@ -476,14 +476,14 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 	if len(last.Errors) > 0 {
 		t.Errorf("hls.js errors %v in its first seconds on the ladder", last.Errors)
 	}
-	// Stalls are a figure here, not a failure. The plugin's ffmpeg takes
-	// over a second to start on this 2-core machine under load, and its
-	// AAC is the source variant's audio: hwenc now starts the AAC
-	// timeline with silence at the source's first keyframe, so the audio
-	// no longer lags the source video at start (0 stalls in the runs
-	// since), but a loaded box can still starve the player.
-	if last.Stalls > 0 {
-		t.Logf("hls.js stalled %d times in its first seconds on the ladder", last.Stalls)
+	// No stall once playing (a 'waiting' in the first second is hls.js's
+	// own jump to its live sync position). The plugin's ffmpeg takes over
+	// a second to start on this 2-core machine under load, and its AAC is
+	// the source variant's audio: hwenc starts the AAC timeline with
+	// silence at the source's first keyframe, so the audio does not lag
+	// the source video at start.
+	if n := stallsAfter(timeline, 1); n > 0 {
+		t.Errorf("hls.js stalled %d times in its first seconds on the ladder (after its first second of playback)", n)
 	}
 	nLevels, err := playertest.Eval[int](tab, `window.edgenodeLib.levels.length`)
 	if err != nil || nLevels != len(mv.Variants) {
@@ -525,9 +525,12 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		if len(st.Errors) > 0 {
 			t.Errorf("level %d via %s: errors %v", i, how, st.Errors)
 		}
-		// A forced switch at ~1 s of buffer may wait once for the new
-		// level's first part: a figure, reported, not a failure.
+		// Acceptance 1: every level plays, forced switches included,
+		// without a stall.
 		switchStalls += st.Stalls - before.Stalls
+		if st.Stalls != before.Stalls {
+			t.Errorf("level %d via %s: %d stalls while switching: %s", i, how, st.Stalls-before.Stalls, hlsState(tab))
+		}
 		t.Logf("level %d (%dx%d) via %s: t=%.1f stalls %d", i, st.Width, st.Height, how, st.CurrentTime, st.Stalls)
 	}
 	for i := nLevels - 1; i >= 0; i-- {
@@ -787,4 +790,22 @@ func waitForDiag(t *testing.T, d time.Duration, what string, ok func() bool, dia
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// stallsAfter counts the stalls of a playback timeline after its first
+// after seconds of playback.
+func stallsAfter(timeline []playertest.Status, after float64) int {
+	start, base := -1.0, -1
+	for _, st := range timeline {
+		if st.Playing && start < 0 {
+			start = st.CurrentTime
+		}
+		if start >= 0 && base < 0 && st.CurrentTime > start+after {
+			base = st.Stalls
+		}
+	}
+	if base < 0 {
+		return 0
+	}
+	return timeline[len(timeline)-1].Stalls - base
 }
