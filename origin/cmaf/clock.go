@@ -179,17 +179,25 @@ func (c *SegmentClock) active() bool {
 func (c *SegmentClock) recordWall(dts uint64, wall time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.bounds[dts]; ok {
-		if _, ok := c.walls[dts]; !ok {
-			c.walls[dts] = wall
-		}
+	c.recordWallLocked(dts, wall)
+}
+
+// recordWallLocked is recordWall with c.mu held; it reports the
+// boundary's wall time (false: dts is not a boundary).
+func (c *SegmentClock) recordWallLocked(dts uint64, wall time.Time) (time.Time, bool) {
+	if _, ok := c.bounds[dts]; !ok {
+		return time.Time{}, false
 	}
+	if _, ok := c.walls[dts]; !ok {
+		c.walls[dts] = wall
+	}
+	return c.walls[dts], true
 }
 
 // alignWall gives segment sg (just opened by w, a rendition's leader) the
 // stream's wall time for its media time, so that PROGRAM-DATE-TIME agrees
-// with tfdt across renditions: the video rendition that opens a segment
-// at a boundary first records its wall time there, and every other
+// with tfdt across renditions: the video rendition that cuts at a
+// boundary first records its wall time there (recordWall), and every other
 // rendition's segment of that boundary (the AAC: within a frame after it)
 // takes that time plus the media time between them. hls.js places the
 // alternative audio by PROGRAM-DATE-TIME after a discontinuity, and the
@@ -198,11 +206,8 @@ func (w *writer) alignWall(c *SegmentClock, sg *Segment) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if w.t.kind == Video {
-		if _, ok := c.bounds[sg.BaseTime]; ok {
-			if _, ok := c.walls[sg.BaseTime]; !ok {
-				c.walls[sg.BaseTime] = sg.Wall
-			}
-			sg.Wall = c.walls[sg.BaseTime]
+		if wall, ok := c.recordWallLocked(sg.BaseTime, sg.Wall); ok {
+			sg.Wall = wall
 			return
 		}
 	}

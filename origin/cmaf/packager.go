@@ -360,7 +360,7 @@ type writer struct {
 	newInit bool // config changed: next segment needs a new init
 	// clockWall/clockAt: the wall time of media time clockAt in this
 	// session, from the segment this writer opened last (a leader's
-	// segments give their followers' their wall times).
+	// segments give its followers their wall times).
 	clockWall time.Time
 	clockAt   time.Duration
 	disc      bool // next segment carries a discontinuity
