@@ -150,6 +150,18 @@
         }
       });
     });
+    if (lowLatency) {
+      // An ABR ladder: the transcoded levels' parts appear the encoder's
+      // delay after the source's (80–200 ms, 0.45 s on a loaded 2-core box),
+      // so a switch from the source to a rung at 0.9 s behind the source's
+      // edge left under half a second of buffer and stalled in 2 of 5
+      // ladder runs (node/transcode_e2e_test.go). With more than one level,
+      // sync 0.3 s further back (set before the first level loads, where
+      // hls.js picks its start position).
+      hls.on(Hls.Events.MANIFEST_PARSED, function (ev, d) {
+        if (d.levels && d.levels.length > 1) { hls.config.liveSyncDuration = conf.liveSyncDuration + 0.3; }
+      });
+    }
     hls.loadSource(url);
     hls.attachMedia(video);
     window.edgenodeLib = hls; // for diagnostics from the console or a test
