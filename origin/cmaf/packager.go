@@ -399,6 +399,22 @@ func newWriter(p *Packager, t *Track, timescale uint32) *writer {
 	return &writer{p: p, t: t, timescale: timescale}
 }
 
+// wallOf is the wall time of sample s for a segment it opens: within a
+// session, the session's first segment's wall time plus the media time
+// since (so PROGRAM-DATE-TIME advances exactly with the media); the
+// sample's own time for a session's first segment. Sample times follow
+// the sender's RTCP reports, which Chromium's drift against its RTP
+// timestamps by tens of ms within seconds: hls.js places the media after
+// a discontinuity (each resolution step) by PROGRAM-DATE-TIME, and a
+// segment whose PDT was 25 ms past its predecessor's end left a hole in
+// the buffer there.
+func (w *writer) wallOf(s *sample) time.Time {
+	if w.clockWall.IsZero() {
+		return s.wall
+	}
+	return w.clockWall.Add(w.dur(s.dts) - w.clockAt)
+}
+
 // rebaseFollowers gives a follower's open segment with the same MSN as
 // the leader's new segment sg (a session's first: the audio often starts
 // before the first video keyframe) the leader's wall clock, as later
@@ -643,10 +659,10 @@ func (w *writer) leaderAdd(s *sample) error {
 		// Forced: a new init or discontinuity, or a segment grown past
 		// twice the target (timelines that do not match).
 		cut = c.decide(s.dts, cut, w.newInit || w.disc || w.dur(w.seg.Ticks+w.partTk) >= 2*cfg.SegmentDuration, w.p.num.NextMSN)
-		if cut && !s.wall.IsZero() {
+		if wall := w.wallOf(s); cut && !wall.IsZero() {
 			// Now, not when the segment opens with the next frame: the
 			// AAC rendition may open its segment of this boundary first.
-			c.recordWall(s.dts, s.wall)
+			c.recordWall(s.dts, wall)
 		}
 	}
 	if cut {
@@ -841,7 +857,7 @@ func (w *writer) push(s *sample, dur uint64) error {
 					w.p.num.NextMSN = m
 				}
 			}
-			msn = w.p.openSegment(w.dur(s.dts), s.wall)
+			msn = w.p.openSegment(w.dur(s.dts), w.wallOf(s))
 		} else {
 			msn = w.p.num.NextMSN - 1
 			if w.p.leader == nil || w.p.leader.seg == nil {
@@ -866,7 +882,7 @@ func (w *writer) push(s *sample, dur uint64) error {
 				})
 			}
 		}
-		wall := s.wall
+		wall := w.wallOf(s)
 		if l := w.p.leader; l != nil && l != w && !l.clockWall.IsZero() {
 			// One wall clock per rendition: a follower's segment (the
 			// audio) takes its wall time from the leader's segment and the
@@ -906,7 +922,9 @@ func (w *writer) push(s *sample, dur uint64) error {
 		if sg.Wall.IsZero() {
 			sg.Wall = time.Now()
 		}
-		w.clockWall, w.clockAt = sg.Wall, w.dur(sg.BaseTime)
+		if w.clockWall.IsZero() {
+			w.clockWall, w.clockAt = sg.Wall, w.dur(sg.BaseTime)
+		}
 		w.seg = sg
 		w.t.segs = append(w.t.segs, sg)
 		w.t.nextMSN, w.t.nextPart = msn, 0

@@ -482,12 +482,29 @@ func TestAudioWallFollowsVideoClock(t *testing.T) {
 			au.Time = at.Add(au.Duration(au.PTS))
 			if !au.Codec.IsVideo() {
 				au.Time = au.Time.Add(30 * time.Millisecond)
+			} else if au.Key {
+				// Sender reports re-map the video's times too: keyframes
+				// 25 ms early or late.
+				au.Time = au.Time.Add(time.Duration(int(au.PTS/90000)%2*50-25) * time.Millisecond)
 			}
 			if err := p.WriteAU(s.Track, &au, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
 		p.EndSession()
+	}
+	// Within a session, each segment's wall time is its predecessor's plus
+	// its duration (hls.js places a discontinuity's media by it).
+	vsegs := vsnap(reg)
+	for i := 1; i < len(vsegs); i++ {
+		prev, sg := vsegs[i-1], vsegs[i]
+		d := sg.Wall.Sub(prev.Wall) - prev.Duration
+		if d > 500*time.Millisecond { // the reconnect: the publisher was away 1 s
+			continue
+		}
+		if d > time.Millisecond || d < -time.Millisecond {
+			t.Errorf("video msn %d starts %v after msn %d's end (discontinuity %v)", sg.MSN, d, prev.MSN, sg.Discontinuity)
+		}
 	}
 	rd, _ := reg.Stream(9)
 	r, _ := rd.Rendition(hub.Source)
@@ -515,4 +532,10 @@ func TestAudioWallFollowsVideoClock(t *testing.T) {
 	if checked < 8 || discs < 3 {
 		t.Fatalf("checked %d segments (%d after a discontinuity); want a ramp's worth", checked, discs)
 	}
+}
+
+func vsnap(reg *Registry) []Segment {
+	rd, _ := reg.Stream(9)
+	r, _ := rd.Rendition(hub.Source)
+	return r.Video.Snapshot().Segments
 }
