@@ -359,8 +359,8 @@ type writer struct {
 	initID  uint64
 	newInit bool // config changed: next segment needs a new init
 	// clockWall/clockAt: the wall time of media time clockAt in this
-	// session, from the segment this writer opened last (a leader's
-	// segments give its followers their wall times).
+	// session, from the session's first segment (wallAt; a leader's
+	// clock gives its followers their wall times).
 	clockWall time.Time
 	clockAt   time.Duration
 	disc      bool // next segment carries a discontinuity
@@ -412,8 +412,11 @@ func (w *writer) wallOf(s *sample) time.Time {
 	if w.clockWall.IsZero() {
 		return s.wall
 	}
-	return w.clockWall.Add(w.dur(s.dts) - w.clockAt)
+	return w.wallAt(w.dur(s.dts))
 }
+
+// wallAt is the wall time of media time d on w's session clock.
+func (w *writer) wallAt(d time.Duration) time.Time { return w.clockWall.Add(d - w.clockAt) }
 
 // rebaseFollowers gives a follower's open segment with the same MSN as
 // the leader's new segment sg (a session's first: the audio often starts
@@ -426,7 +429,7 @@ func (p *Packager) rebaseFollowers(sg *Segment) {
 			continue
 		}
 		f.t.mu.Lock()
-		f.seg.Wall = l.clockWall.Add(f.dur(f.seg.BaseTime) - l.clockAt)
+		f.seg.Wall = l.wallAt(f.dur(f.seg.BaseTime))
 		f.t.notifyLocked()
 		f.t.mu.Unlock()
 	}
@@ -893,7 +896,7 @@ func (w *writer) push(s *sample, dur uint64) error {
 			// 20–40 ms off the video's clock left a hole in the buffer at
 			// every resolution step of Chromium's ramp, and a stall until
 			// its gap controller jumped it (node/e2e_test.go, player log).
-			wall = l.clockWall.Add(w.dur(s.dts) - l.clockAt)
+			wall = l.wallAt(w.dur(s.dts))
 		}
 		sg := &Segment{
 			MSN: msn, InitID: w.initID, BaseTime: s.dts, Wall: wall,
