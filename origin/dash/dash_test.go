@@ -153,6 +153,11 @@ func TestMPD(t *testing.T) {
 		res.Header.Get("Vary") != "Accept-Encoding" || !strings.HasSuffix(res.Header.Get("ETag"), `-gz"`) || !res.Uncompressed {
 		t.Errorf("headers %v", res.Header)
 	}
+	// Shared caches keep a live MPD a second; a browser's own cache not at
+	// all (the player page reloads it every 200 ms).
+	if cc := res.Header.Get("Cache-Control"); cc != "public, max-age=0, s-maxage=1" {
+		t.Errorf("live MPD Cache-Control %q", cc)
+	}
 	if m.GetType() != "dynamic" || m.AvailabilityStartTime == "" || m.MinimumUpdatePeriod == nil ||
 		m.SuggestedPresentationDelay == nil || m.TimeShiftBufferDepth == nil || m.PublishTime == "" {
 		t.Errorf("dynamic MPD attributes missing")

@@ -178,6 +178,9 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+// MPDCacheControl is the Cache-Control of a live MPD (docs/cdn.md).
+const MPDCacheControl = "public, max-age=0, s-maxage=1"
+
 func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 	id, ok := cmaf.ParseStreamID(r.PathValue("id"))
 	if !ok {
@@ -215,9 +218,15 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 		// Reloaded every part (mpd.go startingUp): a CDN must not hold it.
 		h.Set("Cache-Control", "no-cache")
 	default:
-		// Players reload every minimumUpdatePeriod; a CDN may serve one
-		// copy for a second.
-		h.Set("Cache-Control", "public, max-age=1")
+		// A CDN may serve one copy for a second (s-maxage; nginx honours
+		// it before max-age); a browser must not keep one at all: the
+		// player page reloads the MPD every 200 ms, and with max-age=1
+		// Chromium answered four of five reloads from its own cache, so
+		// dash.js learnt of each segment up to a second late, in step
+		// with the segments for the whole session, and ran dry at every
+		// boundary in some runs (18–26 stalls in 40 s, node/e2e_test.go
+		// player log: a segment first requested 0.85 s after it started).
+		h.Set("Cache-Control", MPDCacheControl)
 	}
 	s.requests.WithLabelValues("200").Inc()
 	httpx.ServeDocument(w, r, buf.Bytes())

@@ -58,7 +58,7 @@
   }
   function debugLog(m) {
     st.log.push((Date.now() - st.startedAt) + ' t=' + video.currentTime.toFixed(2) + ' ' + m);
-    if (st.log.length > 400) { st.log.shift(); }
+    if (st.log.length > 1000) { st.log.shift(); }
   }
 
   function bufferAhead() {
@@ -105,7 +105,7 @@
     }
     if (q.get('debug')) {
       // ?debug=1: hls.js's warnings and errors and every fragment and part
-      // request, timestamped, in window.edgenode.log (the last 400), for
+      // request, timestamped, in window.edgenode.log (the last 1000), for
       // an operator's console or a test that explains a stall.
       var note = function (m) { debugLog('hls.js ' + m); };
       var quiet = function () {};
@@ -230,14 +230,39 @@
       if (r && st.marks.length < 40) { mark('fragLoaded:' + r.mediaType + ':' + r.index + '@' + (+r.startTime).toFixed(2)); }
     });
     p.on(E.PLAYBACK_SEEKING, function (e) { if (st.marks.length < 40) { mark('seeking@' + (e && e.seekTime !== undefined ? (+e.seekTime).toFixed(2) : '')); } });
+    if (q.get('debug')) {
+      // ?debug=1 (see startHls): every segment request with how long its
+      // segment had been available by the MPD (avail < 0: since), each
+      // completed request's bytes, rate changes and seeks, and (every
+      // half second, for every format) latency, target and buffer, in
+      // window.edgenode.log. This log showed dash.js asking for each
+      // segment 0.85 s after it became available while the browser
+      // answered the MPD reloads from its cache (dash/http.go).
+      p.on(E.FRAGMENT_LOADING_STARTED, function (e) {
+        var r = e && e.request;
+        if (r && r.mediaType !== 'text') {
+          var avail = r.availabilityStartTime ? (new Date(r.availabilityStartTime).getTime() - Date.now()) + 'ms' : '-';
+          debugLog('dash.js load ' + r.mediaType + ' ' + r.index + ' @' + (+r.startTime).toFixed(3) + ' atc=' + r.availabilityTimeComplete +
+            ' avail ' + avail + ' ll=' + p.getLowLatencyModeEnabled() + ' [' + bufferRanges() + ']');
+        }
+      });
+      p.on(E.FRAGMENT_LOADING_COMPLETED, function (e) {
+        var r = e && e.request;
+        if (r) { debugLog('dash.js loaded ' + r.mediaType + ' ' + r.index + ' ' + (r.bytesLoaded || 0) + 'B [' + bufferRanges() + ']'); }
+      });
+      p.on('updateTimeSyncOffset', function (e) { debugLog('dash.js clock offset ' + (e && e.offset) + ' ms'); });
+      p.on(E.PLAYBACK_RATE_CHANGED, function (e) { debugLog('dash.js rate ' + (e && e.playbackRate)); });
+      p.on(E.PLAYBACK_SEEKING, function (e) { debugLog('dash.js seeking ' + (e && e.seekTime)); });
+    }
     p.initialize(video, url, true);
     // dash.js lists only the segments of the MPD's SegmentTimeline and
     // reloads the MPD at most once a second, one second after the previous
     // answer: a segment that starts just after a reload is learnt of up to
     // a second late, which at a 1 s latency target empties the buffer (one
     // stall in ~10 s in node/e2e_test.go). Reloading every 200 ms bounds
-    // that to 0.2 s; the node answers each reload at once (a CDN in front
-    // serves its copy for up to a second).
+    // that to 0.2 s; the node answers each reload at once and tells the
+    // browser not to cache the MPD (a CDN in front serves its copy for up
+    // to a second).
     var reload = setInterval(function () {
       try {
         if (p.isReady() && p.isDynamic()) { p.refreshManifest(function () {}); }
@@ -291,6 +316,7 @@
     err('video: ' + (video.error ? video.error.code + ' ' + video.error.message : 'unknown'));
   });
 
+  var ticks = 0;
   function fmt(v) { return v === null || v === undefined ? '–' : v.toFixed(2) + ' s'; }
   setInterval(function () {
     st.currentTime = video.currentTime;
@@ -301,6 +327,9 @@
       st.libLatency = current.libLatency();
       st.targetLatency = current.target();
       if (st.playing && current.catchUp()) { st.catchUps++; }
+      if (q.get('debug') && ++ticks % 2 === 0) {
+        debugLog('tick latency ' + fmt(st.latency) + ' target ' + fmt(st.targetLatency) + ' rate ' + video.playbackRate.toFixed(2) + ' [' + bufferRanges() + ']');
+      }
     }
     $('s-latency').textContent = fmt(st.latency) + (st.libLatency !== null ? '  (player: ' + fmt(st.libLatency) + ')' : '');
     $('s-target').textContent = fmt(st.targetLatency);
