@@ -205,7 +205,7 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 						t.Fatal(err)
 					}
 					_, seen2, err := playertest.WaitPlaying(again, advance, 60*time.Second)
-					if n := stallsAfter(seen2, 3); err != nil || n > 0 {
+					if n := playertest.StallsAfter(seen2, 3); err != nil || n > 0 {
 						t.Errorf("%s: %d stalls after settling, then %d (err %v) on a second player", format, last.Stalls-settledStalls, n, err)
 					}
 				}

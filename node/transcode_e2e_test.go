@@ -482,7 +482,7 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 	// the source variant's audio: hwenc starts the AAC timeline with
 	// silence at the source's first keyframe, so the audio does not lag
 	// the source video at start.
-	if n := stallsAfter(timeline, 1); n > 0 {
+	if n := playertest.StallsAfter(timeline, 1); n > 0 {
 		t.Errorf("hls.js stalled %d times in its first seconds on the ladder (after its first second of playback)", n)
 	}
 	nLevels, err := playertest.Eval[int](tab, `window.edgenodeLib.levels.length`)
@@ -796,22 +796,4 @@ func waitForDiag(t *testing.T, d time.Duration, what string, ok func() bool, dia
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// stallsAfter counts the stalls of a playback timeline after its first
-// after seconds of playback.
-func stallsAfter(timeline []playertest.Status, after float64) int {
-	start, base := -1.0, -1
-	for _, st := range timeline {
-		if st.Playing && start < 0 {
-			start = st.CurrentTime
-		}
-		if start >= 0 && base < 0 && st.CurrentTime > start+after {
-			base = st.Stalls
-		}
-	}
-	if base < 0 {
-		return 0
-	}
-	return timeline[len(timeline)-1].Stalls - base
 }

@@ -84,3 +84,21 @@ func WaitPlaying(ctx context.Context, advance, timeout time.Duration) (Status, [
 	}
 	return last, seen, fmt.Errorf("%w: %+v", ErrNotPlaying, last)
 }
+
+// StallsAfter counts the stalls of a playback timeline (WaitPlaying's
+// statuses) after its first after seconds of playback.
+func StallsAfter(timeline []Status, after float64) int {
+	start, base := -1.0, -1
+	for _, st := range timeline {
+		if st.Playing && start < 0 {
+			start = st.CurrentTime
+		}
+		if start >= 0 && base < 0 && st.CurrentTime > start+after {
+			base = st.Stalls
+		}
+	}
+	if base < 0 {
+		return 0
+	}
+	return timeline[len(timeline)-1].Stalls - base
+}
