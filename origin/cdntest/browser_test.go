@@ -20,22 +20,8 @@ var mediaObjectRE = regexp.MustCompile(`^/cmaf/\d+/[^/]+/(video|audio)/(init\d+\
 // documented nginx configuration; every CMAF object and every blocking
 // playlist reaches the node once (issue 4 acceptance 4).
 func TestHLSJSThroughNginx(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test")
-	}
-	if cdntest.NginxPath() == "" {
-		t.Skip("nginx not installed (Debian package nginx-light); CI installs it")
-	}
-	if browsertest.ExecPath() == "" {
-		t.Skip("chromium not installed (Debian package chromium); CI installs it")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	n := startNode(t)
-	ng := cdntest.Start(t, docPath, n.origin)
-	b := browsertest.Start(t, browsertest.Options{Lifetime: 150 * time.Second})
+	n, ng, b := browserSetup(t, 22, 40*time.Second)
 	bctx := b.Ctx
-	publish(t, ctx, n.hub, 22, 40*time.Second)
 
 	const players = 3
 	tabs := []context.Context{bctx}
@@ -107,21 +93,7 @@ var mpdRE = regexp.MustCompile(`^/cmaf/\d+/index\.mpd(\?|$)`)
 // times in 35 s; the page asks for the MPD of the current 200 ms slot of
 // the node's clock (player.js, ?_t=).
 func TestDashJSThroughNginx(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test")
-	}
-	if cdntest.NginxPath() == "" {
-		t.Skip("nginx not installed (Debian package nginx-light); CI installs it")
-	}
-	if browsertest.ExecPath() == "" {
-		t.Skip("chromium not installed (Debian package chromium); CI installs it")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	n := startNode(t)
-	ng := cdntest.Start(t, docPath, n.origin)
-	b := browsertest.Start(t, browsertest.Options{Lifetime: 150 * time.Second})
-	publish(t, ctx, n.hub, 23, 60*time.Second)
+	n, ng, b := browserSetup(t, 23, 60*time.Second)
 
 	tabs := []context.Context{b.Ctx, b.Tab(t)}
 	for _, tab := range tabs {
@@ -181,4 +153,27 @@ func median(v []float64) float64 {
 		return -1
 	}
 	return v[len(v)/2]
+}
+
+// browserSetup skips without nginx or Chromium, and starts a node, the
+// documented nginx in front of it, a browser and a publisher of stream id
+// for d.
+func browserSetup(t *testing.T, id uint64, d time.Duration) (*node, *cdntest.Nginx, *browsertest.Browser) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	if cdntest.NginxPath() == "" {
+		t.Skip("nginx not installed (Debian package nginx-light); CI installs it")
+	}
+	if browsertest.ExecPath() == "" {
+		t.Skip("chromium not installed (Debian package chromium); CI installs it")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	t.Cleanup(cancel)
+	n := startNode(t)
+	ng := cdntest.Start(t, docPath, n.origin)
+	b := browsertest.Start(t, browsertest.Options{Lifetime: 150 * time.Second})
+	publish(t, ctx, n.hub, id, d)
+	return n, ng, b
 }
