@@ -145,6 +145,12 @@ func (b *Browser) logConsole(tb testing.TB, ctx context.Context) {
 			if err != nil {
 				return
 			}
+			if m.Source != "" && m.URL != "" {
+				// A browser-log entry (a failed request, say): its URL
+				// is what tells one 404 from another.
+				tb.Logf("browser console: %s (%s %s)", m.String(), m.Source, m.URL)
+				continue
+			}
 			tb.Logf("browser console: %s", m.String())
 		}
 	}()
