@@ -27,6 +27,7 @@ import (
 	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/node"
+	"github.com/edgenode/edgenode/origin/hls"
 	"github.com/edgenode/edgenode/origin/player/playertest"
 )
 
@@ -473,6 +474,28 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("playing: t=%.2f latency %.2f stalls %d", last.CurrentTime, deref(last.Latency), last.Stalls)
+	// RFC 8216bis App. B.1, renditions updated in sync: the source
+	// video's playlist lists no media its audio group (the AAC rendition,
+	// made by the encoder a delay later) does not cover yet, unless the
+	// AAC lags more than hls.MaxAudioLag — a player setting its edge by
+	// the video ran the audio dry (origin/hls sync.go). The video is read
+	// first, so the audio can only be further on; the video's own edge
+	// is at most the time of the read.
+	var ahead, lags []string
+	for range 10 {
+		now := time.Now()
+		v := playlistEdge(t, fetch(t, base+"source/video.m3u8"))
+		a := playlistEdge(t, fetch(t, base+hwenc.AudioRendition+"/audio.m3u8"))
+		lags = append(lags, now.Sub(a).Round(time.Millisecond).String())
+		if d := v.Sub(later(a, now.Add(-hls.MaxAudioLag))); d > 10*time.Millisecond {
+			ahead = append(ahead, d.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("AAC edge behind the wall clock: %v", lags)
+	if len(ahead) > 0 {
+		t.Errorf("source video listed ahead of its AAC audio in %d of 10 reads: %v", len(ahead), ahead)
+	}
 	if len(last.Errors) > 0 {
 		t.Errorf("hls.js errors %v in its first seconds on the ladder", last.Errors)
 	}
@@ -796,4 +819,30 @@ func waitForDiag(t *testing.T, d time.Duration, what string, ok func() bool, dia
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// playlistEdge returns the PROGRAM-DATE-TIME at which the media a playlist
+// lists ends: its last complete segment's, plus the parts that follow it.
+func playlistEdge(t *testing.T, body []byte) time.Time {
+	t.Helper()
+	var pl playlist.Media
+	if err := pl.Unmarshal(body); err != nil {
+		t.Fatalf("media playlist: %v\n%s", err, body)
+	}
+	if len(pl.Segments) == 0 || pl.Segments[len(pl.Segments)-1].DateTime == nil {
+		t.Fatalf("media playlist without a dated segment:\n%s", body)
+	}
+	last := pl.Segments[len(pl.Segments)-1]
+	end := last.DateTime.Add(last.Duration)
+	for _, p := range pl.Parts {
+		end = end.Add(p.Duration)
+	}
+	return end
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -453,6 +453,14 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		s.blockedN.Add(-1)
 		s.blocked.Dec()
 		cancel()
+		if err == nil {
+			if a := s.audioGroup(st, rendition, kind); a != nil {
+				snap := t.Snapshot()
+				if end, ok := partEnd(&snap, q.msn, q.part); ok {
+					waitAudio(r.Context(), a, end)
+				}
+			}
+		}
 		switch {
 		case err == nil, errors.Is(err, cmaf.ErrEnded):
 		case errors.Is(err, cmaf.ErrTooFar):
@@ -500,6 +508,9 @@ func (s *Server) render(st *cmaf.Stream, k plKey, t *cmaf.Track) *plEntry {
 		return &plEntry{body: e.body, gz: e.gz, tag: e.tag, mod: e.mod, td: e.td}
 	}
 	snap := t.Snapshot()
+	if a := s.audioGroup(st, k.rendition, k.kind); a != nil {
+		snap = syncSnapshot(snap, a.Snapshot())
+	}
 	body := MediaPlaylist(snap, MediaOptions{
 		Prefix:       k.kind.String() + "/",
 		PartHoldBack: s.cfg.PartHoldBack,

@@ -1,0 +1,162 @@
+package hls
+
+import (
+	"context"
+	"time"
+
+	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/origin/cmaf"
+)
+
+// MaxAudioLag bounds how far a video playlist is held back for its audio
+// group. The transcoder's AAC rendition is the audio of every variant, the
+// source's included, and its parts come the encoder's delay after the
+// source video's (80–200 ms, up to 0.45 s on a loaded 2-core box; while a
+// restarted plugin catches up, hwenc's silence runs 500 ms behind the
+// source). An AAC edge further behind than this is an encoder that is
+// gone, and the video is not held for it.
+const MaxAudioLag = time.Second
+
+// RFC 8216bis App. B.1: the renditions of a stream are updated in sync.
+// A player sets its live edge by the video playlist and plays video only
+// with its audio: a source video advertised ahead of its audio group let
+// hls.js (and Shaka) sit within the encoder's delay of the audio's edge
+// and run the audio buffer dry (node/transcode_e2e_test.go: a stall on a
+// switch to the source level, audio buffer 0.5 s against video 1.5 s).
+// So a video playlist lists only the parts its audio group already
+// covers, and a blocking reload of it waits for both.
+
+// audioGroup returns the track of the stream's AAC rendition that the
+// video playlist of rendition self must keep in step with, or nil. Only
+// the source's video comes from another producer than its audio group
+// (the publisher, not the encoder); the rungs come out of the same encoder
+// as the AAC.
+func (s *Server) audioGroup(st *cmaf.Stream, self string, kind cmaf.Kind) *cmaf.Track {
+	if kind != cmaf.Video || s.audioRendition == "" || self != hub.Source {
+		return nil
+	}
+	rd, ok := st.Rendition(s.audioRendition)
+	if !ok {
+		return nil
+	}
+	return rd.Track(cmaf.Audio)
+}
+
+// edge returns the wall-clock end of a snapshot's last part.
+func edge(snap *cmaf.Snapshot) (time.Time, bool) {
+	for i := len(snap.Segments) - 1; i >= 0; i-- {
+		sg := &snap.Segments[i]
+		if len(sg.Parts) == 0 {
+			continue
+		}
+		end := sg.Wall
+		for _, p := range sg.Parts {
+			end = end.Add(p.Duration)
+		}
+		return end, true
+	}
+	return time.Time{}, false
+}
+
+// partEnd returns the wall-clock end of part (msn, part) of snap; part
+// past a segment's last part is part 0 of the next (§6.2.5.2), part < 0
+// the whole segment.
+func partEnd(snap *cmaf.Snapshot, msn uint64, part int) (time.Time, bool) {
+	for i := range snap.Segments {
+		sg := &snap.Segments[i]
+		if sg.MSN != msn {
+			continue
+		}
+		if part < 0 {
+			part = len(sg.Parts) - 1
+		}
+		if part >= len(sg.Parts) {
+			if i+1 < len(snap.Segments) && len(snap.Segments[i+1].Parts) > 0 {
+				return snap.Segments[i+1].Wall.Add(snap.Segments[i+1].Parts[0].Duration), true
+			}
+			return time.Time{}, false
+		}
+		end := sg.Wall
+		for _, p := range sg.Parts[:part+1] {
+			end = end.Add(p.Duration)
+		}
+		return end, true
+	}
+	return time.Time{}, false
+}
+
+// listUntil returns the wall-clock time up to which a video playlist
+// whose media ends at vEdge lists parts: where its audio group ends, but
+// never more than MaxAudioLag behind vEdge (an encoder that is gone holds
+// the video back by that much, not for ever), and all of it once the
+// audio has ended. Both edges only move forward, so the bound does too:
+// a part once listed stays listed.
+func listUntil(vEdge time.Time, audio *cmaf.Snapshot) time.Time {
+	if audio.Ended {
+		return vEdge
+	}
+	until := vEdge.Add(-MaxAudioLag)
+	if e, ok := edge(audio); ok && e.After(until) {
+		until = e
+	}
+	return until
+}
+
+// waitAudio blocks until the audio group covers until, for at most
+// MaxAudioLag, or until ctx ends.
+func waitAudio(ctx context.Context, a *cmaf.Track, until time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, MaxAudioLag)
+	defer cancel()
+	for {
+		ch := a.Changed()
+		as := a.Snapshot()
+		if e, ok := edge(&as); as.Ended || ok && !e.Before(until) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+	}
+}
+
+// syncSnapshot trims a video snapshot to the parts its audio group covers:
+// a part is listed once the audio reaches its end. The first part not
+// listed becomes the preload hint.
+func syncSnapshot(snap, audio cmaf.Snapshot) cmaf.Snapshot {
+	vEdge, ok := edge(&snap)
+	if !ok || snap.Ended {
+		return snap
+	}
+	aEdge := listUntil(vEdge, &audio)
+	if !aEdge.Before(vEdge) {
+		return snap
+	}
+	for i := range snap.Segments {
+		sg := snap.Segments[i]
+		end := sg.Wall
+		for j, p := range sg.Parts {
+			end = end.Add(p.Duration)
+			if !end.After(aEdge) {
+				continue
+			}
+			// Part j of segment i is not covered yet: list up to j-1.
+			if j == 0 {
+				snap.Segments = snap.Segments[:i:i]
+			} else {
+				sg.Parts = sg.Parts[:j:j]
+				sg.Complete = false
+				sg.Ticks, sg.Duration = 0, 0
+				for _, q := range sg.Parts {
+					sg.Ticks += q.Ticks
+					sg.Duration += q.Duration
+				}
+				snap.Segments = append(snap.Segments[:i:i], sg)
+			}
+			snap.NextMSN, snap.NextPart = sg.MSN, j
+			return snap
+		}
+	}
+	return snap
+}
