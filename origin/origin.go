@@ -167,7 +167,8 @@ func New(cfg Config, deps Deps) (*Origin, error) {
 	}
 	hs.SetAudioRendition(deps.AudioRendition)
 	if deps.Ladders != nil {
-		hs.SetLadder(deps.Ladders.Ladder)
+		// One rate cap per rung for HLS BANDWIDTH and DASH @bandwidth.
+		reg.SetLadder(deps.Ladders.Ladder)
 	}
 	if deps.Streams != nil {
 		hs.SetKnown(func(id uint64) bool {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 	"sync"
+
+	"github.com/edgenode/edgenode/internal/media"
 )
 
 // Rendition is one rendition of a stream: a video track and, when the
@@ -101,7 +103,8 @@ func (s *Stream) Rendition(name string) (*Rendition, bool) {
 type Registry struct {
 	mu      sync.Mutex
 	streams map[uint64]*Stream
-	added   chan struct{} // closed and replaced when a rendition is added
+	added   chan struct{}                     // closed and replaced when a rendition is added
+	ladder  func(id uint64) []media.Rendition // SetLadder; nil: none
 }
 
 // NewRegistry returns an empty Registry.

@@ -28,7 +28,6 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +38,6 @@ import (
 
 	"github.com/edgenode/edgenode/internal/httpx"
 	"github.com/edgenode/edgenode/internal/hub"
-	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/origin/cmaf"
 )
 
@@ -61,8 +59,6 @@ type Server struct {
 	// audioRendition names the rendition that only carries AAC audio
 	// (the transcoder's); "" when none.
 	audioRendition string
-	// ladder returns a stream's transcoding ladder (nil: unknown).
-	ladder func(id uint64) []media.Rendition
 }
 
 // SetAudioRendition names the rendition that carries only the
@@ -70,11 +66,6 @@ type Server struct {
 // the multivariant playlist but the audio group of the renditions whose
 // own audio is not AAC (the source's Opus). Call before serving.
 func (s *Server) SetAudioRendition(name string) { s.audioRendition = name }
-
-// SetLadder installs the lookup of a stream's transcoding ladder, whose
-// bit rates are a floor for the BANDWIDTH of the transcoded renditions.
-// Call before serving.
-func (s *Server) SetLadder(f func(id uint64) []media.Rendition) { s.ladder = f }
 
 // SetKnown installs a check for stream ids that exist at all: requests for
 // other ids get 404 at once instead of waiting StartTimeout for a
@@ -242,10 +233,6 @@ func (s *Server) serveMaster(w http.ResponseWriter, r *http.Request) {
 
 // variants lists the ready renditions of st as multivariant variants.
 func (s *Server) variants(st *cmaf.Stream) []Variant {
-	var ladder []media.Rendition
-	if s.ladder != nil {
-		ladder = s.ladder(st.ID)
-	}
 	// The transcoder's AAC-only rendition is the audio of every variant
 	// (the source's instead of its Opus: Apple HLS authoring spec, AAC
 	// audio; Opus only when no encoder runs).
@@ -272,16 +259,11 @@ func (s *Server) variants(st *cmaf.Stream) []Variant {
 		if rd.Video != nil {
 			v.URI = rd.Name + "/video.m3u8"
 			v.Video = rd.Video.Info()
-			v.Bandwidth, v.AverageBandwidth = bandwidth(rd.Video)
-			// A transcoded rung: its configured bit rate is a floor for
-			// BANDWIDTH (x264 holds it loosely) and the average until
-			// one is measured.
-			if i := slices.IndexFunc(ladder, func(l media.Rendition) bool { return l.Name == rd.Name }); i >= 0 && ladder[i].Bitrate > 0 {
-				v.Bandwidth = max(v.Bandwidth, ladder[i].Bitrate)
-				if rd.Video.Info().AvgBandwidth == 0 {
-					v.AverageBandwidth = ladder[i].Bitrate
-				}
-			}
+			// A transcoded rung: its configured bit rate (the registry's
+			// ladder) is a floor for BANDWIDTH and the average until one
+			// is measured. The MPD's @bandwidth is the same figure
+			// (cmaf.Bandwidth).
+			v.Bandwidth, v.AverageBandwidth = bandwidth(rd.Video, s.reg.RateCap(st.ID, rd.Name))
 		} else if audio != nil {
 			v.URI = audio.Rendition() + "/audio.m3u8"
 		}
@@ -293,7 +275,7 @@ func (s *Server) variants(st *cmaf.Stream) []Variant {
 				v.Audio = &ai
 				v.AudioURI = audio.Rendition() + "/audio.m3u8"
 			}
-			pb, ab := bandwidth(audio)
+			pb, ab := bandwidth(audio, 0)
 			v.Bandwidth += pb
 			v.AverageBandwidth += ab
 		}
@@ -335,30 +317,11 @@ func ready(ts []*cmaf.Track) bool {
 	return len(ts) > 0
 }
 
-// bandwidth is the peak and average bit rate of t, with headroom on the
-// peak (App. B.1: measured peak must stay under 125 % of BANDWIDTH); before
-// the first complete segment it is estimated from the parts so far.
-func bandwidth(t *cmaf.Track) (peak, avg int) {
+// bandwidth is the peak and average bit rate of t as the multivariant
+// playlist states it (cmaf.Bandwidth: the MPD states the same figures).
+func bandwidth(t *cmaf.Track, rateCap int) (peak, avg int) {
 	snap := t.Snapshot()
-	peak, avg = snap.Info.PeakBandwidth, snap.Info.AvgBandwidth
-	if peak == 0 {
-		var size int
-		var d time.Duration
-		for _, sg := range snap.Segments {
-			for _, p := range sg.Parts {
-				size += len(p.Data)
-				d += p.Duration
-			}
-		}
-		if d > 0 {
-			peak = int(float64(size*8) / d.Seconds())
-		}
-		if peak == 0 {
-			peak = 128000
-		}
-		avg = peak
-	}
-	return peak * 5 / 4, avg
+	return cmaf.Bandwidth(&snap, rateCap)
 }
 
 // query holds the parsed _HLS_ parameters.

@@ -1,0 +1,78 @@
+package cmaf
+
+import (
+	"slices"
+	"time"
+
+	"github.com/edgenode/edgenode/internal/media"
+)
+
+// SetLadder installs the lookup of a stream's transcoding ladder (nil:
+// none), whose configured bit rates are the rate caps RateCap reports.
+// Call before serving.
+func (r *Registry) SetLadder(f func(id uint64) []media.Rendition) {
+	r.mu.Lock()
+	r.ladder = f
+	r.mu.Unlock()
+}
+
+// RateCap is the configured video bit rate (bit/s) of rendition name of
+// stream id, its encoder's rate cap; 0 when there is none (the source,
+// which keeps whatever the publisher sends, or no ladder installed).
+func (r *Registry) RateCap(id uint64, name string) int {
+	r.mu.Lock()
+	f := r.ladder
+	r.mu.Unlock()
+	if f == nil {
+		return 0
+	}
+	l := f(id)
+	if i := slices.IndexFunc(l, func(x media.Rendition) bool { return x.Name == name }); i >= 0 {
+		return max(l[i].Bitrate, 0)
+	}
+	return 0
+}
+
+// Bandwidth is the bit rate of one track that a player budgets on: the
+// one figure both the HLS multivariant playlist (BANDWIDTH and
+// AVERAGE-BANDWIDTH of a variant sum it over the variant's tracks) and the
+// DASH MPD (Representation@bandwidth) state, so the two never disagree.
+//
+// peak is the measured peak segment bit rate with a quarter of headroom
+// (draft-pantos-hls-rfc8216bis App. B.1: the measured peak must stay
+// within 125 % of BANDWIDTH), and never below rateCap, the rung's
+// configured rate (RateCap; 0 for none): x264 holds it loosely and easy
+// content averages far below it, while ISO/IEC 23009-1 §5.3.5.2 defines
+// @bandwidth as the rate that, delivered continuously, plays out after
+// @minBufferTime, which an average of easy content is not. avg is the
+// measured average (AVERAGE-BANDWIDTH), rateCap until one is measured.
+// Before the first complete segment both are estimated from the parts
+// so far.
+func Bandwidth(snap *Snapshot, rateCap int) (peak, avg int) {
+	peak, avg = snap.Info.PeakBandwidth, snap.Info.AvgBandwidth
+	if peak == 0 {
+		var size int
+		var d time.Duration
+		for _, sg := range snap.Segments {
+			for _, p := range sg.Parts {
+				size += len(p.Data)
+				d += p.Duration
+			}
+		}
+		if d > 0 {
+			peak = int(float64(size*8) / d.Seconds())
+		}
+		if peak == 0 {
+			peak = 128000
+		}
+		avg = peak
+	}
+	peak = peak * 5 / 4
+	if rateCap > 0 {
+		peak = max(peak, rateCap)
+		if snap.Info.AvgBandwidth == 0 {
+			avg = rateCap
+		}
+	}
+	return peak, avg
+}
