@@ -16,7 +16,7 @@ import (
 type videoInfo struct {
 	codec         string
 	width, height int
-	fps           float64
+	fps           float64 // a fixed rate the SPS declares; 0: none
 }
 
 // parseVideoInit reads the avcC of an init segment (ftyp+moov).
@@ -37,7 +37,13 @@ func parseVideoInit(b []byte) (videoInfo, error) {
 		vi := videoInfo{codec: fmt.Sprintf("avc1.%02x%02x%02x", sps[1], sps[2], sps[3])}
 		var s h264.SPS
 		if err := s.Unmarshal(sps); err == nil {
-			vi.width, vi.height, vi.fps = s.Width(), s.Height(), s.FPS()
+			vi.width, vi.height = s.Width(), s.Height()
+			// H.264 Annex E.2.1: without fixed_frame_rate_flag the VUI's
+			// time_scale/(2·num_units_in_tick) is only a bound (90 kHz
+			// encoders write 180000/1, i.e. "90000 fps").
+			if ti := s.VUI; ti != nil && ti.TimingInfo != nil && ti.TimingInfo.FixedFrameRateFlag {
+				vi.fps = s.FPS()
+			}
 		}
 		return vi, nil
 	}

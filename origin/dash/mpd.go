@@ -207,7 +207,9 @@ func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
 				if vi, ok := in.video(v, pc.segs[0].InitID); ok {
 					rep.Codecs = vi.codec
 					rep.Width, rep.Height = uint32(max(vi.width, 0)), uint32(max(vi.height, 0))
-					if vi.fps > 0 {
+					// The SPS's rate only where the samples give none
+					// (representation).
+					if rep.FrameRate == "" {
 						rep.FrameRate = frameRate(vi.fps)
 					}
 				}
@@ -275,9 +277,13 @@ func representation(v *view, segs []cmaf.Segment, periodMedia float64, incomplet
 	rep.Codecs = info.Codec
 	if v.kind == cmaf.Video {
 		rep.Width, rep.Height = uint32(max(info.Width, 0)), uint32(max(info.Height, 0))
-		if info.FrameRate > 0 {
-			rep.FrameRate = frameRate(info.FrameRate)
+		// Measured over this Period's samples (its init segment may be
+		// an older one than the track's current), else over the window.
+		fps := sampleRate(segs)
+		if fps == 0 {
+			fps = info.FrameRate
 		}
+		rep.FrameRate = frameRate(fps)
 	} else if info.SampleRate > 0 {
 		rep.AudioSamplingRate = mpd.Ptr(mpd.UIntVectorType(strconv.Itoa(info.SampleRate)))
 		if info.Channels > 0 {
@@ -338,7 +344,40 @@ func representation(v *view, segs []cmaf.Segment, periodMedia float64, incomplet
 	return rep
 }
 
+// sampleRate is the frame rate the samples of segs play at: frames over
+// the duration of the parts that hold them (0: no frame counted yet).
+func sampleRate(segs []cmaf.Segment) float64 {
+	var n int
+	var d time.Duration
+	for _, sg := range segs {
+		for _, p := range sg.Parts {
+			if p.Samples > 0 {
+				n += p.Samples
+				d += p.Duration
+			}
+		}
+	}
+	if n == 0 || d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// Frame rates frameRate states; any other is left out (the attribute is
+// optional).
+const minFrameRate, maxFrameRate = 1, 240
+
+// frameRate renders f frames per second as @frameRate: ISO/IEC 23009-1
+// §5.3.12.2, FrameRateType, an integer or "N/D" frames per second. Rates
+// within 0.01 of an integer or of n*1000/1001 (NTSC) are stated exactly,
+// any other measured rate as the nearest integer. "" (leave the attribute
+// out) outside minFrameRate..maxFrameRate: an SPS's VUI may carry the
+// timescale there (time_scale 180000 over 2 ticks, a 90 kHz encoder with
+// no fixed rate), which is no frame rate.
 func frameRate(f float64) mpd.FrameRateType {
+	if !(f >= minFrameRate-0.5 && f < maxFrameRate+0.5) {
+		return ""
+	}
 	if r := math.Round(f); math.Abs(f-r) < 0.01 {
 		return mpd.FrameRateType(strconv.Itoa(int(r)))
 	}
@@ -347,7 +386,7 @@ func frameRate(f float64) mpd.FrameRateType {
 	if math.Abs(n*1000/1001-f) < 0.01 {
 		return mpd.FrameRateType(strconv.Itoa(int(n*1000)) + "/1001")
 	}
-	return mpd.FrameRateType(strconv.Itoa(int(math.Round(f*1000))) + "/1000")
+	return mpd.FrameRateType(strconv.Itoa(int(math.Round(f))))
 }
 
 // sharedAudio names the rendition whose AAC audio is the stream's one

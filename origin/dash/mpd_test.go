@@ -1,8 +1,15 @@
 package dash
 
 import (
+	"bytes"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/Eyevinn/dash-mpd/mpd"
 
 	"github.com/edgenode/edgenode/origin/cmaf"
 )
@@ -85,6 +92,93 @@ func TestBuildMPDGapSegments(t *testing.T) {
 		}
 		if got[i].n != sg.MSN || got[i].t != sg.BaseTime {
 			t.Errorf("timeline entry %d: $Number$ %d t %d, segment MSN %d tfdt %d (gap %v)", i, got[i].n, got[i].t, sg.MSN, sg.BaseTime, sg.Gap)
+		}
+	}
+}
+
+// parseFrameRate reads a @frameRate as ISO/IEC 23009-1 §5.3.12.2
+// (FrameRateType) allows it: an integer or "N/D" frames per second, and
+// fails outside 1..240 fps (a timescale written as a frame rate is 90000).
+func parseFrameRate(s mpd.FrameRateType) (float64, error) {
+	n, d, slash := strings.Cut(string(s), "/")
+	num, err := strconv.ParseUint(n, 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("frameRate %q: not an integer or N/D", s)
+	}
+	den := uint64(1)
+	if slash {
+		if den, err = strconv.ParseUint(d, 10, 32); err != nil || den == 0 {
+			return 0, fmt.Errorf("frameRate %q: not an integer or N/D", s)
+		}
+	}
+	f := float64(num) / float64(den)
+	if f < 1 || f > 240 {
+		return 0, fmt.Errorf("frameRate %q: %.3f fps, not in 1..240", s, f)
+	}
+	return f, nil
+}
+
+// samples gives every part of v n frames (n/5 per 200 ms part: 5n fps).
+func samples(v *view, n int) {
+	for i := range v.snap.Segments {
+		for j := range v.snap.Segments[i].Parts {
+			v.snap.Segments[i].Parts[j].Samples = n
+		}
+	}
+}
+
+// renderMPD builds, writes and parses back the MPD of views, as a player
+// reads it.
+func renderMPD(t *testing.T, views []view, video func(*view, uint64) (videoInfo, bool)) *mpd.MPD {
+	t.Helper()
+	s := &Server{cfg: Config{}.WithDefaults(), streams: map[uint64]*anchors{}, inits: map[initKey]videoInfo{}}
+	now := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
+	pers, ast := s.periods(1, &views[0].snap, now)
+	m := buildMPD(&mpdInput{tracks: views, periods: pers, ast: ast, now: now, timeURL: "http://n/time", cfg: s.cfg, video: video}, false)
+	var buf bytes.Buffer
+	if _, err := m.Write(&buf, "  ", true); err != nil {
+		t.Fatal(err)
+	}
+	back, err := mpd.ReadFromString(buf.String())
+	if err != nil {
+		t.Fatalf("MPD does not parse: %v\n%s", err, buf.String())
+	}
+	return back
+}
+
+// TestMPDFrameRate: @frameRate is the rate the samples play at, an
+// integer or N/D frames per second (ISO/IEC 23009-1 §5.3.12.2,
+// FrameRateType; SPECS.md § LL-DASH), for the source and for a rung whose
+// init segment's SPS declares "90000 fps" (a 90 kHz encoder's VUI
+// time_scale without fixed_frame_rate_flag, as the transcoder writes it).
+func TestMPDFrameRate(t *testing.T) {
+	src, rung, ntsc := window(cmaf.Video, 90000), window(cmaf.Video, 90000), window(cmaf.Video, 90000)
+	rung.rendition, ntsc.rendition = "480p", "360p"
+	samples(&src, 6)                          // 30 fps
+	samples(&rung, 6)                         // 30 fps
+	ntsc.snap.Info.FrameRate = 30000.0 / 1001 // no sample counted: the track's measure
+	views := []view{src, rung, ntsc}
+	spsSays := func(*view, uint64) (videoInfo, bool) {
+		return videoInfo{codec: "avc1.4d401f", width: 854, height: 480, fps: 90000}, true
+	}
+	m := renderMPD(t, views, spsSays)
+	want := map[string]float64{"source-video": 30, "480p-video": 30, "360p-video": 30000.0 / 1001}
+	for _, p := range m.Periods {
+		for _, rep := range p.AdaptationSets[0].Representations {
+			f, err := parseFrameRate(rep.FrameRate)
+			if err != nil {
+				t.Errorf("period %s %s: %v", p.Id, rep.Id, err)
+			} else if math.Abs(f-want[rep.Id]) > 0.001 {
+				t.Errorf("period %s %s: frameRate %s, want %.3f", p.Id, rep.Id, rep.FrameRate, want[rep.Id])
+			}
+		}
+	}
+	for _, tc := range []struct {
+		fps  float64
+		want mpd.FrameRateType
+	}{{30, "30"}, {29.97, "30000/1001"}, {59.94, "60000/1001"}, {25, "25"}, {29.6, "30"}, {14.9, "15"}, {90000, ""}, {0, ""}, {math.NaN(), ""}} {
+		if got := frameRate(tc.fps); got != tc.want {
+			t.Errorf("frameRate(%v) = %q, want %q", tc.fps, got, tc.want)
 		}
 	}
 }
