@@ -92,13 +92,21 @@ func (s *Server) snapshot(ctx context.Context, id uint64) ([]view, error) {
 		changed := p.Changed()
 		ps := p.Snapshot()
 		if len(ps.Segments) > 0 && len(ps.Segments[0].Parts) > 0 {
-			views := []view{{rendition: p.Rendition(), kind: p.Kind(), snap: ps, track: p}}
+			// A rung's rate cap bounds its video's @bandwidth from
+			// below, as it does the HLS BANDWIDTH (cmaf.Bandwidth).
+			rateCap := func(t *cmaf.Track) int {
+				if t.Kind() != cmaf.Video {
+					return 0
+				}
+				return s.reg.RateCap(id, t.Rendition())
+			}
+			views := []view{{rendition: p.Rendition(), kind: p.Kind(), snap: ps, track: p, rateCap: rateCap(p)}}
 			for _, r := range st.Renditions() {
 				for _, t := range r.Tracks() {
 					if t == p {
 						continue
 					}
-					views = append(views, view{rendition: t.Rendition(), kind: t.Kind(), snap: t.Snapshot(), track: t})
+					views = append(views, view{rendition: t.Rendition(), kind: t.Kind(), snap: t.Snapshot(), track: t, rateCap: rateCap(t)})
 				}
 			}
 			return views, nil

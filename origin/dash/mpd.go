@@ -26,6 +26,9 @@ type view struct {
 	kind      cmaf.Kind
 	snap      cmaf.Snapshot
 	track     *cmaf.Track // nil in unit tests
+	// rateCap is the rung's configured video bit rate
+	// (cmaf.Registry.RateCap; 0: the source, or audio).
+	rateCap int
 }
 
 // period is one Period of the MPD: its anchor and the discontinuity
@@ -266,13 +269,12 @@ func representation(v *view, segs []cmaf.Segment, periodMedia float64, incomplet
 	info := v.snap.Info
 	ts := info.Timescale
 	rep := &mpd.RepresentationType{Id: v.rendition + "-" + v.kind.String()}
-	bw := info.PeakBandwidth
-	if bw <= 0 {
-		bw = 1_000_000
-		if v.kind == cmaf.Audio {
-			bw = 128_000
-		}
-	}
+	// ISO/IEC 23009-1 §5.3.5.2: @bandwidth is the rate at which the
+	// Representation, delivered continuously, plays out after
+	// @minBufferTime: the measured peak with headroom and never below the
+	// rung's rate cap, the very figure of the HLS BANDWIDTH
+	// (SPECS.md § LL-DASH; the audio's is the HLS figure's other term).
+	bw, _ := cmaf.Bandwidth(&v.snap, v.rateCap)
 	rep.Bandwidth = uint32(min(bw, math.MaxUint32))
 	rep.Codecs = info.Codec
 	if v.kind == cmaf.Video {

@@ -182,3 +182,39 @@ func TestMPDFrameRate(t *testing.T) {
 		}
 	}
 }
+
+// TestMPDBandwidth: a rung's @bandwidth is the figure a player can budget
+// on (ISO/IEC 23009-1 §5.3.5.2: delivered continuously at it, the
+// Representation plays out after @minBufferTime), never below its rate
+// cap however easy the content; it is cmaf.Bandwidth, which is what the
+// HLS BANDWIDTH of the variant sums (origin/hls variants; the end-to-end
+// comparison is TestMPDBandwidthMatchesHLS).
+func TestMPDBandwidth(t *testing.T) {
+	src, rung, audio := window(cmaf.Video, 90000), window(cmaf.Video, 90000), window(cmaf.Audio, 48000)
+	// The test content: a rung capped at 1.2 Mbit/s averages 37 kbit/s.
+	rung.rendition, rung.rateCap = "480p", 1_200_000
+	rung.snap.Info.PeakBandwidth, rung.snap.Info.AvgBandwidth = 39_000, 37_000
+	src.snap.Info.AvgBandwidth = 2_000_000
+	audio.snap.Info.PeakBandwidth, audio.snap.Info.AvgBandwidth = 70_000, 64_000
+	views := []view{src, rung, audio}
+	m := renderMPD(t, views, nil)
+	byID := map[string]view{"source-video": src, "480p-video": rung, "source-audio": audio}
+	for _, p := range m.Periods {
+		for _, as := range p.AdaptationSets {
+			for _, rep := range as.Representations {
+				v, ok := byID[rep.Id]
+				if !ok {
+					t.Fatalf("unexpected representation %s", rep.Id)
+				}
+				want, _ := cmaf.Bandwidth(&v.snap, v.rateCap)
+				if int(rep.Bandwidth) != want {
+					t.Errorf("period %s %s: bandwidth %d, want the HLS figure %d", p.Id, rep.Id, rep.Bandwidth, want)
+				}
+				if int(rep.Bandwidth) < v.rateCap || int(rep.Bandwidth) < v.snap.Info.PeakBandwidth {
+					t.Errorf("period %s %s: bandwidth %d below the rate cap %d or the measured peak %d",
+						p.Id, rep.Id, rep.Bandwidth, v.rateCap, v.snap.Info.PeakBandwidth)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,150 @@
+package dash_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
+	"github.com/edgenode/edgenode/internal/mediatest"
+	"github.com/edgenode/edgenode/origin"
+	"github.com/edgenode/edgenode/origin/cmaf"
+	"github.com/edgenode/edgenode/origin/dash"
+)
+
+// ladder is a fixed transcoding ladder for every stream (origin.Ladders).
+type ladder []media.Rendition
+
+func (l ladder) Ladder(uint64) []media.Rendition { return l }
+
+// TestMPDBandwidthMatchesHLS: through the real origin, with a ladder
+// whose rung is capped far above what the test content needs, each
+// rendition's @bandwidth in the MPD (video plus its audio) is the
+// multivariant playlist's BANDWIDTH for it and the rung's video is never
+// below its cap (ISO/IEC 23009-1 §5.3.5.2; SPECS.md § LL-DASH: the same
+// figures as the HLS BANDWIDTH); every @frameRate is an integer or N/D
+// fps (§5.3.12.2), here the 30 the content plays at.
+func TestMPDBandwidthMatchesHLS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const rateCap = 2_500_000
+	stream := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 3 * time.Second}}})
+	h := hub.New(4096)
+	o, err := origin.New(origin.Config{}, origin.Deps{Hub: h, Metrics: prometheus.NewRegistry(),
+		Ladders: ladder{{Name: hub.Source}, {Name: "720p", Width: 1280, Height: 720, Bitrate: rateCap}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	d, err := dash.New(dash.Config{}, o.Registry(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	o.RegisterRoutes(mux)
+	d.RegisterRoutes(mux)
+	hs := httptest.NewServer(mux)
+	defer hs.Close()
+	base := hs.URL
+
+	for _, r := range []string{hub.Source, "720p"} {
+		pub, err := h.Publish(hub.Key{Stream: 7, Rendition: r}, hub.Session{ID: r, Tracks: stream.Tracks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pub.Close()
+		if err := stream.Play(ctx, pub, mediatest.PlayOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until the packagers have worked through the queued access
+	// units (no track changes for 300 ms), so both documents describe
+	// the same window.
+	var last uint64
+	for stable := time.Now(); time.Since(stable) < 300*time.Millisecond; time.Sleep(20 * time.Millisecond) {
+		st, ok := o.Registry().Stream(7)
+		if ok && len(st.Renditions()) == 2 {
+			if v := st.Version(); v != last {
+				last, stable = v, time.Now()
+			}
+		} else {
+			stable = time.Now()
+		}
+		if ctx.Err() != nil {
+			t.Fatal("stream never settled")
+		}
+	}
+
+	res, err := http.Get(base + "/cmaf/7/master.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	hlsBW := map[string]int{}
+	for _, m := range regexp.MustCompile(`#EXT-X-STREAM-INF:BANDWIDTH=(\d+)[^\n]*\n([^/\n]+)/video\.m3u8`).FindAllStringSubmatch(string(master), -1) {
+		hlsBW[m[2]], _ = strconv.Atoi(m[1])
+	}
+	if len(hlsBW) != 2 {
+		t.Fatalf("multivariant playlist lists %v:\n%s", hlsBW, master)
+	}
+	_, m, raw := getMPD(t, base+"/cmaf/7/index.mpd")
+	if m == nil {
+		t.Fatalf("MPD: %s", raw)
+	}
+	dashBW := map[string]int{}
+	for _, p := range m.Periods {
+		for _, as := range p.AdaptationSets {
+			for _, rep := range as.Representations {
+				t1, err := cmafKind(rep.Id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if t1.kind == cmaf.Video {
+					if _, err := dash.ParseFrameRate(rep.FrameRate); err != nil || rep.FrameRate != "30" {
+						t.Errorf("%s: frameRate %q (%v), the content is 30 fps", rep.Id, rep.FrameRate, err)
+					}
+					if t1.rendition == "720p" && rep.Bandwidth < rateCap {
+						t.Errorf("%s: bandwidth %d below the rung's cap %d", rep.Id, rep.Bandwidth, rateCap)
+					}
+				}
+				dashBW[t1.rendition] += int(rep.Bandwidth)
+			}
+		}
+	}
+	for r, bw := range hlsBW {
+		if dashBW[r] != bw {
+			t.Errorf("%s: MPD video+audio @bandwidth %d, HLS BANDWIDTH %d", r, dashBW[r], bw)
+		}
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("master:\n%s\nMPD:\n%s", master, raw)
+	}
+}
+
+type repName struct {
+	rendition string
+	kind      cmaf.Kind
+}
+
+// cmafKind splits a Representation id ("720p-video").
+func cmafKind(id string) (repName, error) {
+	for _, k := range []cmaf.Kind{cmaf.Video, cmaf.Audio} {
+		if s := "-" + k.String(); len(id) > len(s) && id[len(id)-len(s):] == s {
+			return repName{id[:len(id)-len(s)], k}, nil
+		}
+	}
+	return repName{}, fmt.Errorf("representation id %q names no track kind", id)
+}

@@ -1,0 +1,4 @@
+package dash
+
+// ParseFrameRate is parseFrameRate, for the loopback tests.
+var ParseFrameRate = parseFrameRate
