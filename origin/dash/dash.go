@@ -20,7 +20,12 @@
 //   - one Period per discontinuity of the source rendition (new init
 //     segment after an SPS change or a reconnect), anchored at the wall
 //     clock of its first segment, so that a publisher's gap shows as a gap
-//     between periods and latency stays measurable;
+//     between periods and latency stays measurable; availabilityStartTime
+//     is the wall clock of media time 0, so that Period@start is the
+//     Period's presentationTimeOffset and presentation time is media time
+//     (the ProducerReferenceTime then dates frames alike in dash.js and
+//     Shaka Player, which ignores Period@start and PTO there; http.go
+//     periods);
 //   - an MPD request while the window is only a stream's (short) first
 //     segment is held until that segment is complete, so that players
 //     that reload once a second, as dash.js does, start with the next

@@ -166,9 +166,22 @@ func (s *Server) periods(id uint64, prim *cmaf.Snapshot, now time.Time) ([]perio
 		}
 	}
 	// availabilityStartTime: fixed for the life of the stream in this
-	// process, one second before its first Period.
+	// process, the wall clock of media time 0 as the first Period gives
+	// it, so that each Period@start equals its presentationTimeOffset in
+	// seconds (to within a millisecond; the media timeline runs on with
+	// the wall clock across reconnects and restarts, cmaf.Segment.BaseTime)
+	// and presentation time is media time. ISO/IEC 23009-1 allows any AST
+	// (§5.3.2: a Period's media at PTO plays at AST + Period@start), and
+	// this one is the only one with which the ProducerReferenceTime reads
+	// the same whether the player maps its @presentationTime through
+	// Period@start and PTO (§5.12, as dash.js does, DVB TS 103 285
+	// §10.20.4) or, like Shaka Player 5.2, takes it for a presentation
+	// time (dash_parser.js parseProducerReferenceTime_: wallClockTime −
+	// presentationTime/timescale is the date of presentation time 0): with
+	// AST one second before the first Period's whole second, Shaka's
+	// getPlayheadTimeAsDate was late by Period@start − PTO, 1-2 s.
 	if a.ast().IsZero() && len(out) > 0 {
-		a.astTime = out[0].wall.Truncate(time.Second).Add(-time.Second)
+		a.astTime = out[0].wall.Add(-time.Duration(out[0].media * float64(time.Second))).Truncate(time.Millisecond)
 	}
 	// Drop anchors of streams not asked for in a long while.
 	for sid, other := range s.streams {

@@ -34,8 +34,8 @@ func TestBuildMPDPeriods(t *testing.T) {
 			st.Initialization != "source/video/"+cmaf.InitName(uint64(1+i)) {
 			t.Errorf("period %d: start %d pto %d init %s", i, *st.StartNumber, *st.PresentationTimeOffset, st.Initialization)
 		}
-		if want := time.Second + time.Duration(10*i)*time.Second; time.Duration(*p.Start) != want {
-			t.Errorf("period %d starts %v, want %v after availabilityStartTime", i, time.Duration(*p.Start), want)
+		if want := time.Duration(10*i) * time.Second; time.Duration(*p.Start) != want {
+			t.Errorf("period %d starts %v, want %v after availabilityStartTime (its presentationTimeOffset)", i, time.Duration(*p.Start), want)
 		}
 		a := p.AdaptationSets[1].Representations[0].SegmentTemplate
 		if *a.StartNumber != *st.StartNumber || *a.PresentationTimeOffset != uint64(10*i*48000) {
