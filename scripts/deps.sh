@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what edgenode needs on Debian 12, idempotently.
 #   scripts/deps.sh run    what `make run` needs (Go toolchain is assumed at /usr/local/go)
-#   scripts/deps.sh test   plus what the tests need: Chromium, ffmpeg, coturn's tools, nginx
+#   scripts/deps.sh test   plus what the tests need: Chromium, ffmpeg, coturn's tools, nginx,
+#                          and the stock players (npm, internal/stockplayers/npm)
 set -euo pipefail
 what=${1:-run}
 pkgs_run=(ffmpeg) # the x264 encoder plugin drives Debian's ffmpeg
@@ -32,4 +33,22 @@ if ! go version 2>/dev/null | grep -q "go1\.2[6-9]"; then
   $SUDO rm -rf /usr/local/go && $SUDO cp -r "$dir" /usr/local/go && $SUDO chmod -R u+w,a+rX /usr/local/go
   chmod -R u+w "$tmp"; rm -rf "$tmp"
   go version
+fi
+# The stock players the tests load (dash.js, Shaka Player, hls.js), exactly as
+# package-lock.json pins them, from the npm registry. Re-installed only when
+# the lock file changes.
+if [ "$what" = test ]; then
+  if ! command -v npm >/dev/null; then
+    SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    echo "deps: installing npm"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+  fi
+  npmdir=$(cd "$(dirname "$0")/.." && pwd)/internal/stockplayers/npm
+  want=$(sha256sum <"$npmdir/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$npmdir/node_modules/.edgenode-lock" 2>/dev/null)" != "$want" ]; then
+    echo "deps: installing the stock players (npm ci in internal/stockplayers/npm)"
+    (cd "$npmdir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$want" >"$npmdir/node_modules/.edgenode-lock"
+  fi
 fi

@@ -1,0 +1,115 @@
+// Drives one stock player, configured as its own documentation says for
+// low-latency live and nothing more, and records what the test reads:
+// window.stock.stats(). /play.html?player=hlsjs|dashjs|shaka&src=<url>
+(function () {
+  const q = new URLSearchParams(location.search);
+  const kind = q.get("player"), src = q.get("src");
+  const video = document.getElementById("v");
+  const st = (window.stock = {
+    player: kind, src, errors: [], waiting: 0, stalls: [], firstPlayMs: null, clock: [],
+    loadedAt: performance.now(), p: null,
+  });
+  const err = (s) => { if (st.errors.length < 50) st.errors.push(String(s)); };
+  window.addEventListener("error", (e) => err("page: " + e.message));
+  window.addEventListener("unhandledrejection", (e) => err("page: " + (e.reason && e.reason.stack || e.reason)));
+
+  // The player's own figures: latency (s), the date (ms) of the playhead,
+  // and the height of the video rung it plays.
+  let latency = () => null, playheadDate = () => null, rung = () => null, level = () => null;
+  if (kind === "hlsjs") {
+    // https://github.com/video-dev/hls.js/blob/master/docs/API.md#lowlatencymode
+    const p = new Hls({ lowLatencyMode: true });
+    st.p = p;
+    p.on(Hls.Events.ERROR, (_, d) => err("hls.js: " + d.type + " " + d.details + (d.fatal ? " (fatal)" : "")));
+    p.loadSource(src);
+    p.attachMedia(video);
+    latency = () => p.latency;
+    playheadDate = () => (p.playingDate ? p.playingDate.getTime() : null);
+    rung = () => (p.levels && p.levels[p.currentLevel] ? p.levels[p.currentLevel].height : null);
+    level = () => p.currentLevel;
+  } else if (kind === "dashjs") {
+    // https://dashif.org/dash.js/pages/usage/low-latency.html
+    const p = dashjs.MediaPlayer().create();
+    st.p = p;
+    p.updateSettings({ streaming: { delay: { liveDelay: +(q.get("liveDelay") || 1.5) }, liveCatchup: { enabled: true } } });
+    p.on(dashjs.MediaPlayer.events.ERROR, (e) => err("dash.js: " + JSON.stringify(e.error || e).slice(0, 300)));
+    p.on(dashjs.MediaPlayer.events.PLAYBACK_ERROR, (e) => err("dash.js playback: " + JSON.stringify(e.error || e).slice(0, 300)));
+    p.initialize(video, src, true);
+    latency = () => p.getCurrentLiveLatency();
+    playheadDate = () => { const t = p.timeAsUTC(); return t ? t * 1000 : null; };
+    rung = () => { const r = p.getCurrentRepresentationForType("video"); return r ? r.height : null; };
+    level = () => { const r = p.getCurrentRepresentationForType("video"); return r ? r.id : null; };
+  } else if (kind === "shaka") {
+    // https://shaka-player-demo.appspot.com/docs/api/tutorial-config.html (streaming.lowLatencyMode)
+    shaka.polyfill.installAll();
+    const p = new shaka.Player();
+    st.p = p;
+    p.addEventListener("error", (e) => err("shaka: " + (e.detail && (e.detail.code + " " + JSON.stringify(e.detail.data).slice(0, 300)))));
+    p.configure({ streaming: { lowLatencyMode: true } });
+    p.attach(video).then(() => p.load(src)).then(() => video.play()).catch((e) => err("shaka load: " + (e.code || "") + " " + (e.message || JSON.stringify(e.data || e).slice(0, 300))));
+    latency = () => { const s = p.getStats(); return s && isFinite(s.liveLatency) ? s.liveLatency : null; };
+    playheadDate = () => { const d = p.getPlayheadTimeAsDate(); return d ? d.getTime() : null; };
+    rung = () => { const t = p.getVariantTracks().find((x) => x.active); return t ? t.height : null; };
+    level = () => { const t = p.getVariantTracks().find((x) => x.active); return t ? t.id : null; };
+  } else {
+    err("unknown player " + kind);
+  }
+
+  // Stalls: a "waiting" after playback began, until "playing" again.
+  let stallStart = null;
+  video.addEventListener("playing", () => {
+    if (st.firstPlayMs === null) st.firstPlayMs = performance.now() - st.loadedAt;
+    if (stallStart !== null) {
+      st.stalls.push({ at: (stallStart - st.loadedAt) / 1000, dur: (performance.now() - stallStart) / 1000 });
+      stallStart = null;
+    }
+  });
+  video.addEventListener("waiting", () => {
+    if (st.firstPlayMs === null || stallStart !== null) return;
+    st.waiting++;
+    stallStart = performance.now();
+  });
+
+  // The pixel clock, read from a shown frame about twice a second: the
+  // capture time drawn by the publisher against the date the player gives
+  // the same frame (its playhead date, moved back to the frame's media
+  // time) and against the wall clock when it is shown.
+  const cv = document.createElement("canvas");
+  cv.width = 320; cv.height = 180;
+  const cctx = cv.getContext("2d", { willReadFrequently: true });
+  let lastRead = 0;
+  const onFrame = (now, md) => {
+    const wall = Date.now();
+    if (wall - lastRead >= 500 && video.videoWidth > 0) {
+      lastRead = wall;
+      const ct = video.currentTime, pd = playheadDate();
+      cctx.drawImage(video, 0, 0, cv.width, cv.height);
+      const cap = pixelClock.read(cctx, cv.width, cv.height, wall);
+      if (cap !== null && st.clock.length < 1000) {
+        st.clock.push({
+          wall, capture: cap, g2g: wall - cap,
+          playerDate: pd === null ? null : pd - (ct - md.mediaTime) * 1000,
+          height: video.videoHeight,
+        });
+      }
+    }
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+
+  st.stats = () => {
+    const ct = video.currentTime;
+    let ahead = 0;
+    for (let i = 0; i < video.buffered.length; i++) {
+      if (video.buffered.start(i) <= ct + 0.1 && video.buffered.end(i) > ct) ahead = video.buffered.end(i) - ct;
+    }
+    const safe = (f) => { try { const v = f(); return v === undefined || (typeof v === "number" && !isFinite(v)) ? null : v; } catch (e) { return null; } };
+    return {
+      now: Date.now(), currentTime: ct, ahead, paused: video.paused, readyState: video.readyState,
+      width: video.videoWidth, height: video.videoHeight,
+      latency: safe(latency), playheadDate: safe(playheadDate), rung: safe(rung), level: String(safe(level)),
+      waiting: st.waiting, stalls: st.stalls, stalled: stallStart !== null ? (performance.now() - stallStart) / 1000 : 0,
+      firstPlayMs: st.firstPlayMs, errors: st.errors, frames: (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames) || 0,
+    };
+  };
+})();
