@@ -37,7 +37,7 @@ func TestExtractConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	// docs/cdn.md rule 1 and 3 must be in the block the test runs.
-	for _, want := range []string{"proxy_cache_key $scheme$host$uri$is_args$args;", "proxy_cache_lock on;", "location = /time"} {
+	for _, want := range []string{"proxy_cache_key $scheme$http_host$uri$is_args$args;", "proxy_cache_lock on;", "location = /time"} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("documented config lacks %q", want)
 		}
@@ -143,6 +143,17 @@ func TestOnePerPartThroughNginx(t *testing.T) {
 			t.Fatalf("stream never live through nginx: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The MPD's clock is where viewers reach the cache, port included
+	// (docs/cdn.md rule 5): nginx's $host would drop the port.
+	res, err := http.Get(ng.URL + "/cmaf/21/index.mpd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mpd, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if want := `value="` + ng.URL + `/time"`; !strings.Contains(string(mpd), want) {
+		t.Errorf("MPD through nginx: UTCTiming is not %s:\n%s", want, mpd)
 	}
 
 	const viewers, parts = 8, 20 // 20 parts ≈ 4 s of media each
