@@ -100,10 +100,13 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 		{player: stockplayers.Shaka, format: "dash", url: dashURL, maxP50: 2.0},
 		{player: stockplayers.Shaka, format: "hls", url: hlsURL, maxP50: 2.0},
 	}
+	if only := os.Getenv("EDGENODE_STOCK_ONLY"); only != "" { // e.g. "shaka hls"
+		runs = slices.DeleteFunc(runs, func(r *stockRun) bool { return string(r.player)+" "+r.format != only })
+	}
 	for _, r := range runs {
 		r.tab = b.Tab(t)
 		r.started = time.Now()
-		if err := stockplayers.Open(r.tab, srv.PlayerURL(r.player, r.url)); err != nil {
+		if err := stockplayers.Open(r.tab, srv.PlayerURL(r.player, r.url, "debug", os.Getenv("EDGENODE_STOCK_DEBUG"))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -53,6 +53,13 @@ var lib = map[Player]string{
 	Shaka:  "shaka-player/dist/shaka-player.compiled.js",
 }
 
+// debugLib is the unminified build of each (play.html?debug=1).
+var debugLib = map[Player]string{
+	HLSJS:  "hls.js/dist/hls.js",
+	DashJS: "dashjs/dist/modern/umd/dash.all.debug.js",
+	Shaka:  "shaka-player/dist/shaka-player.compiled.debug.js",
+}
+
 //go:embed assets
 var assets embed.FS
 
@@ -103,6 +110,10 @@ func Start(tb testing.TB) *Server {
 		if !ok {
 			http.Error(w, "unknown player "+r.URL.Query().Get("player"), http.StatusBadRequest)
 			return
+		}
+		if r.URL.Query().Get("debug") != "" {
+			// The same package's unminified build, for readable stacks.
+			f = debugLib[Player(r.URL.Query().Get("player"))]
 		}
 		var b bytes.Buffer
 		if err := page.Execute(&b, struct{ Lib string }{"/lib/" + f}); err != nil {

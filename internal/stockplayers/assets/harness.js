@@ -46,7 +46,7 @@
     st.p = p;
     p.addEventListener("error", (e) => err("shaka: " + (e.detail && (e.detail.code + " " + JSON.stringify(e.detail.data).slice(0, 300)))));
     p.configure({ streaming: { lowLatencyMode: true } });
-    p.attach(video).then(() => p.load(src)).then(() => video.play()).catch((e) => err("shaka load: " + (e.code || "") + " " + (e.message || JSON.stringify(e.data || e).slice(0, 300))));
+    p.attach(video).then(() => p.load(src)).then(() => video.play()).catch((e) => err("shaka load: " + (e.code || "") + " " + (e.message || JSON.stringify(e.data || e).slice(0, 300)) + (e.stack ? " " + e.stack.slice(0, 2000) : "")));
     latency = () => { const s = p.getStats(); return s && isFinite(s.liveLatency) ? s.liveLatency : null; };
     playheadDate = () => { const d = p.getPlayheadTimeAsDate(); return d ? d.getTime() : null; };
     rung = () => { const t = p.getVariantTracks().find((x) => x.active); return t ? t.height : null; };
