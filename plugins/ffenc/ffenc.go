@@ -139,48 +139,68 @@ func lastLine(s string) string {
 	return s
 }
 
-// Args returns the ffmpeg arguments for cfg: MPEG-TS on stdin, one MPEG-TS
-// output per rung on fds 3.., then the AAC output. Exported for the bench,
-// which runs the identical ladder with a plain ffmpeg.
+// Args returns the ffmpeg arguments that make every output of cfg in one
+// process: MPEG-TS with the video and the Opus on input, one MPEG-TS
+// output per rung, then the AAC output. Exported for the bench, which runs
+// the identical ladder with a plain ffmpeg.
 func (p *Plugin) Args(cfg *pb.Config, input string, outputs []string) []string {
+	args := inputArgs(p.Profile.InputArgs, input)
+	args = append(args, p.rungArgs(cfg, outputs)...)
+	if cfg.GetAudio() {
+		args = append(args, aacArgs(cfg, outputs[len(cfg.GetRenditions())])...)
+	}
+	return args
+}
+
+// inputArgs read MPEG-TS from input with the source's own timestamps.
+func inputArgs(extra []string, input string) []string {
 	// FACTS.md "Transcoding with ffmpeg 5.1": these flags keep a real-time
 	// feed at ~110 ms; -fflags nobuffer drops frames, so it is not used.
 	args := []string{"-hide_banner", "-loglevel", "warning", "-nostdin", "-nostats",
 		"-flags", "low_delay", "-probesize", "32", "-analyzeduration", "0", "-copyts"}
-	args = append(args, p.Profile.InputArgs...)
-	args = append(args, "-f", "mpegts", "-i", input)
+	args = append(args, extra...)
+	return append(args, "-f", "mpegts", "-i", input)
+}
+
+// muxArgs make an MPEG-TS output that writes every frame as it comes.
+var muxArgs = []string{"-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1", "-omit_video_pes_length", "0"}
+
+// rungArgs split the decoded video into every rung, one output each.
+func (p *Plugin) rungArgs(cfg *pb.Config, outputs []string) []string {
 	n := len(cfg.GetRenditions())
-	var fc strings.Builder
-	if n > 0 {
-		fmt.Fprintf(&fc, "[0:v:0]split=%d", n)
-		for i := range n {
-			fmt.Fprintf(&fc, "[s%d]", i)
-		}
-		for i, r := range cfg.GetRenditions() {
-			fmt.Fprintf(&fc, ";[s%d]%s[v%d]", i, p.Profile.Scale(int(r.GetWidth()), int(r.GetHeight())), i)
-		}
-		args = append(args, "-filter_complex", fc.String())
+	if n == 0 {
+		return nil
 	}
-	mux := []string{"-f", "mpegts", "-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1", "-omit_video_pes_length", "0"}
+	var fc strings.Builder
+	fmt.Fprintf(&fc, "[0:v:0]split=%d", n)
+	for i := range n {
+		fmt.Fprintf(&fc, "[s%d]", i)
+	}
+	for i, r := range cfg.GetRenditions() {
+		fmt.Fprintf(&fc, ";[s%d]%s[v%d]", i, p.Profile.Scale(int(r.GetWidth()), int(r.GetHeight())), i)
+	}
+	args := []string{"-filter_complex", fc.String()}
 	for i, r := range cfg.GetRenditions() {
 		args = append(args, "-map", fmt.Sprintf("[v%d]", i))
 		args = append(args, p.Profile.VideoArgs(r)...)
 		// Keyframes exactly where the source has them (issue 6), every
 		// frame kept with its own timestamp.
 		args = append(args, "-force_key_frames", "source", "-fps_mode", "passthrough")
-		args = append(args, mux...)
+		args = append(args, muxArgs...)
 		args = append(args, outputs[i])
 	}
-	if cfg.GetAudio() {
-		br := cfg.GetAudioBitrate()
-		if br <= 0 {
-			br = 128000
-		}
-		args = append(args, "-map", "0:a:0", "-c:a", "aac", "-b:a", strconv.Itoa(int(br)), "-ar", "48000", "-ac", "2")
-		args = append(args, mux...)
-		args = append(args, outputs[n])
-	}
 	return args
+}
+
+// aacArgs encode the input's audio to AAC-LC into output.
+func aacArgs(cfg *pb.Config, output string) []string {
+	br := cfg.GetAudioBitrate()
+	if br <= 0 {
+		br = 128000
+	}
+	args := []string{"-map", "0:a:0", "-c:a", "aac", "-b:a", strconv.Itoa(int(br)), "-ar", "48000", "-ac", "2"}
+	args = append(args, muxArgs...)
+	return append(args, output)
 }
 
 // X264Args is the libx264 rung: veryfast, zerolatency, main at the
