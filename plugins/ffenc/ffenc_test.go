@@ -248,6 +248,74 @@ func TestLevel(t *testing.T) {
 
 func head(s []int64) []int64 { return s[:min(5, len(s))] }
 
+// TestAudioDoesNotWaitForTheLadder: a ladder far behind real time (each
+// rung's filter chain held to 1/20 of real time by ffmpeg's realtime
+// filter, as an overloaded box holds x264) does not hold the AAC back:
+// all of it is out while most video frames are still to come. In one
+// ffmpeg process the AAC came out only as fast as the video (ffmpeg 5.1
+// runs every output's filters and encoder in its one main thread).
+func TestAudioDoesNotWaitForTheLadder(t *testing.T) {
+	needFFmpeg(t)
+	in := source(t, 2, false)
+	var frames int
+	var audioEnd int64 // 48 kHz
+	for _, au := range in {
+		switch au.Codec {
+		case media.CodecH264:
+			frames++
+		case media.CodecOpus:
+			audioEnd = au.PTS + 960
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	slow := ffenc.X264()
+	slow.Scale = func(w, h int) string { return ffenc.SoftwareScale(w, h) + ",realtime=speed=0.05" }
+	c := inProcess(t, &ffenc.Plugin{Profile: slow})
+	cfg := ladder()
+	s, err := c.Transcode(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for _, au := range in {
+			if s.Send(shared.FromMedia(au)) != nil {
+				return
+			}
+		}
+		_ = s.CloseSend()
+	}()
+	// The AAC is complete but for its last frames: the encoder's one
+	// frame of delay and the partial frame at the end wait for the end of
+	// its input, which comes after the video's.
+	var video, aac int
+	var aacEnd int64
+	for aacEnd < audioEnd-4*1024 {
+		m, err := s.Recv()
+		if err != nil {
+			t.Fatalf("after %d video frames and %d AAC frames (to %d of %d): %v", video, aac, aacEnd, audioEnd, err)
+		}
+		if o := m.GetOutput(); o != nil {
+			if o.GetRendition() < 0 {
+				aac++
+				aacEnd = o.GetAu().GetPts() + 1024
+			} else {
+				video++
+			}
+		}
+	}
+	t.Logf("all %d AAC frames out with %d of %d video frames", aac, video, frames*len(cfg.GetRenditions()))
+	if video >= frames*len(cfg.GetRenditions())/2 {
+		t.Errorf("the AAC was complete only after %d of %d video frames", video, frames*len(cfg.GetRenditions()))
+	}
+	cancel()
+	for {
+		if _, err := s.Recv(); err != nil {
+			break
+		}
+	}
+}
+
 func TestFaultInjectionFails(t *testing.T) {
 	needFFmpeg(t)
 	in := source(t, 2, false)
