@@ -208,10 +208,19 @@ func aacArgs(cfg *pb.Config, output string) []string {
 // X264Args is the libx264 rung: veryfast, zerolatency, main at the
 // rung's level, no B-frames, no keyframes of its own (scenecut=0, infinite
 // keyint).
+//
+// x264 is told the rungs' frame rate (fps=): ffmpeg reads its input with
+// -probesize 32 and does not learn the source's frame rate from the first
+// packets (WebRTC does not signal one, and the H.264 PES carries no
+// length, so a frame is held until the next), so the encoder was opened
+// at the 90 kHz tick rate and its rate control gave each frame
+// 1/90000 s of the bitrate: the rungs came out at ~80-170 kbit/s whatever
+// their cap (q=69 in x264's stats). The timestamps stay the source's
+// (-fps_mode passthrough); fps only sets the rate control's frame budget.
 func X264Args(r *pb.Rendition) []string {
 	b := strconv.Itoa(int(r.GetBitrate()))
 	return []string{"-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-profile:v", "main",
-		"-level", rungLevel(r), "-bf", "0", "-forced-idr", "1", "-x264-params", "keyint=infinite:scenecut=0",
+		"-level", rungLevel(r), "-bf", "0", "-forced-idr", "1", "-x264-params", "keyint=infinite:scenecut=0:fps=" + strconv.Itoa(RungFrameRate),
 		"-b:v", b, "-maxrate", b, "-bufsize", b, "-threads", "1"}
 }
 
