@@ -70,7 +70,8 @@ func TestChromiumRampThroughLadder(t *testing.T) {
 	waitPage(ctx, t, tab, "live")
 	// Let Chromium ramp and the ladder follow, then end the session: the
 	// renditions are flushed and closed with it.
-	waitFor(t, "720p or 15 s", func() bool { return rungs["720p"].n.Load() >= 90 || src.n.Load() >= 15*30 })
+	top := hwenc.DefaultLadder()[1].Name
+	waitFor(t, top+" or 15 s", func() bool { return rungs[top].n.Load() >= 90 || src.n.Load() >= 15*30 })
 	if !ing.Kick(42) {
 		t.Fatal("kick: no session")
 	}

@@ -27,8 +27,8 @@ type Config struct {
 	// PluginDir holds the plugin binaries (default: "plugins" in the
 	// directory of the running binary, i.e. bin/plugins for bin/edgenode).
 	PluginDir string `yaml:"plugin_dir" json:"plugin_dir"`
-	// Ladder is the node's default ladder (default: source + 720p
-	// 2.5 Mbit/s + 480p 1.2 Mbit/s + 360p 600 kbit/s). Widths and heights
+	// Ladder is the node's default ladder (default: source + 480p
+	// 1.2 Mbit/s + 360p 600 kbit/s; see DefaultLadder). Widths and heights
 	// in pixels, even; bitrate in bit/s. Rungs taller than the tallest
 	// picture the publisher has sent are left out (never upscale).
 	Ladder []media.Rendition `yaml:"ladder" json:"ladder"`
@@ -55,10 +55,20 @@ type Config struct {
 const AudioRendition = "aac"
 
 // DefaultLadder is the issue's default ladder.
+//
+// It has no 720p rung: a browser presenter sends at most 1280x720
+// (Chromium's default capture), so a 720p rung re-encoded that same
+// picture at a higher bitrate than the source's (2.5 Mbit/s against
+// ~1.2), which ABR players then ranked above the source, and it was half
+// the ladder's CPU: ffmpeg 5.1 encodes every rung in one thread, and with
+// it a 720p30 browser ladder needed most of one core (20 s of 720p30
+// test video: 720p 8.6 s, 480p 4.1 s, 360p 2.9 s of x264 veryfast, 2.1 s
+// to decode), more than a 2-core box gives it next to WebRTC and the
+// packager: the rungs fell 10-17 s behind the source. A node fed 1080p
+// (OBS) is configured with a 720p rung (docs/edgenode.example.yaml).
 func DefaultLadder() []media.Rendition {
 	return []media.Rendition{
 		{Name: hub.Source},
-		{Name: "720p", Width: 1280, Height: 720, Bitrate: 2_500_000},
 		{Name: "480p", Width: 854, Height: 480, Bitrate: 1_200_000},
 		{Name: "360p", Width: 640, Height: 360, Bitrate: 600_000},
 	}

@@ -51,7 +51,7 @@ func TestConfigDefaults(t *testing.T) {
 	if c.Mode != ModeAuto || c.FallbackAfter != 3 || c.RestartBackoff != 250*time.Millisecond || c.StallTimeout != 3*time.Second {
 		t.Errorf("defaults: %+v", c)
 	}
-	want := []media.Rendition{{Name: "source"}, {Name: "720p", Width: 1280, Height: 720, Bitrate: 2500000},
+	want := []media.Rendition{{Name: "source"},
 		{Name: "480p", Width: 854, Height: 480, Bitrate: 1200000}, {Name: "360p", Width: 640, Height: 360, Bitrate: 600000}}
 	if len(c.Ladder) != len(want) {
 		t.Fatalf("ladder %+v", c.Ladder)

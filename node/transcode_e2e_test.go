@@ -449,7 +449,11 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		return out
 	}
 	srcPDT := pdt("source/video.m3u8")
-	for _, path := range []string{hwenc.AudioRendition + "/audio.m3u8", "360p/video.m3u8", "720p/video.m3u8"} {
+	pdtPaths := []string{hwenc.AudioRendition + "/audio.m3u8"}
+	for _, name := range names[1:] {
+		pdtPaths = append(pdtPaths, name+"/video.m3u8")
+	}
+	for _, path := range pdtPaths {
 		var deltas []string
 		for msn, at := range pdt(path) {
 			if ref, ok := srcPDT[msn]; ok {
