@@ -71,7 +71,11 @@ type StreamStatus struct {
 	FellBackFrom string  `json:"fell_back_from,omitempty"`
 	FPS          float64 `json:"fps"`
 	Speed        float64 `json:"speed"`
-	LastError    string  `json:"last_error,omitempty"`
+	// State is the encoder's own: "running", or "shedding" while it is
+	// behind real time and leaves out whole GOPs to stay near the live
+	// edge (the rungs then have gap segments).
+	State     string `json:"state,omitempty"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Status is what the stream API shows.

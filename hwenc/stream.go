@@ -51,6 +51,7 @@ type worker struct {
 	lastErr  string
 	fps      float64
 	speed    float64
+	state    string // the plugin's last Health state
 	inflight map[int64]*inflight
 	anchor   struct {
 		pts int64
@@ -344,6 +345,13 @@ func (w *worker) checkStall() {
 		w.mu.Lock()
 		if h != nil {
 			w.fps, w.speed = h.GetFps(), h.GetSpeed()
+			if st := h.GetState(); st != w.state {
+				if st == shared.StateShedding {
+					w.log.Warn("encoder behind real time: leaving out whole GOPs (the rungs get gap segments); the box lacks the CPU for this ladder",
+						"plugin", w.plugin, "speed", h.GetSpeed())
+				}
+				w.state = st
+			}
 		}
 		w.mu.Unlock()
 		now := time.Now()
@@ -697,7 +705,7 @@ func (w *worker) status() StreamStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := StreamStatus{Stream: w.id, Renditions: slices.Clone(w.rungs), Restarts: w.restarts,
-		FellBackFrom: w.fellBack, FPS: w.fps, Speed: w.speed, LastError: w.lastErr}
+		FellBackFrom: w.fellBack, FPS: w.fps, Speed: w.speed, State: w.state, LastError: w.lastErr}
 	if p := w.running.Load(); p != nil {
 		st.Plugin, st.PID = p.name, p.pid
 	}

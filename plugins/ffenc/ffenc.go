@@ -286,6 +286,7 @@ func (p *Plugin) Transcode(ctx context.Context, cfg *pb.Config, s shared.Stream)
 		lastIn    atomic.Int64 // last input video DTS (90 kHz), reference for unwrapping
 		lastOut   atomic.Int64
 		firstIn   atomic.Int64
+		shed      atomic.Uint64 // video frames left out (maxBacklog)
 	)
 	send := func(m *pb.TranscodeOut) error {
 		sendMu.Lock()
@@ -333,7 +334,7 @@ func (p *Plugin) Transcode(ctx context.Context, cfg *pb.Config, s shared.Stream)
 		defer wg.Done()
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		prevOut, prevMedia, prev := uint64(0), int64(0), time.Now()
+		prevOut, prevMedia, prevShed, prev := uint64(0), int64(0), uint64(0), time.Now()
 		for {
 			select {
 			case <-healthDone:
@@ -344,7 +345,10 @@ func (p *Plugin) Transcode(ctx context.Context, cfg *pb.Config, s shared.Stream)
 				out := framesOut.Load()
 				media := lastOut.Load()
 				dt := now.Sub(prev).Seconds()
-				h := &pb.Health{FramesIn: framesIn.Load(), FramesOut: out, State: "running"}
+				h := &pb.Health{FramesIn: framesIn.Load(), FramesOut: out, State: shared.StateRunning}
+				if sh := shed.Load(); sh != prevShed {
+					h.State, prevShed = shared.StateShedding, sh
+				}
 				if n > 0 {
 					h.Fps = float64(out-prevOut) / float64(n) / dt
 				}
@@ -358,7 +362,7 @@ func (p *Plugin) Transcode(ctx context.Context, cfg *pb.Config, s shared.Stream)
 	}()
 
 	in := feedTo{video: video.input(), audio: audio.input()}
-	inErr := p.feed(ctx, cfg, s, in, &wg, &framesIn, &lastIn, &firstIn)
+	inErr := p.feed(ctx, cfg, s, in, &wg, &framesIn, &lastIn, &firstIn, &shed)
 	if inErr != nil {
 		cancel()
 	}
@@ -449,20 +453,37 @@ func (p *Plugin) start(ctx context.Context, nout int, args func(outputs []string
 type feedTo struct{ video, audio io.Writer }
 
 // videoQueue bounds the video frames waiting for the ladder's ffmpeg
-// (10 s at 30 fps) while the audio goes on; beyond it the session pushes
-// back on the host, whose stall check then ends it.
+// (10 s at 30 fps); a frame that finds it full is shed with the rest of
+// its GOP (see maxBacklog), so the audio is never held back.
 const videoQueue = 300
+
+// maxBacklog is how far (90 kHz) the ladder may be behind the source
+// when a GOP starts: a GOP whose keyframe comes more than this after the
+// last frame handed to ffmpeg is left out whole. A ladder that cannot
+// keep real time (ffmpeg 5.1 encodes every rung in one thread; a loaded
+// box gives it less than it needs) then stays within about a second of
+// the source, its rungs missing the GOPs it could not encode (the origin
+// lists them as gap segments, RFC 8216bis §4.4.4.7), instead of falling
+// further behind the live edge with every second (10-17 s seen). Whole
+// GOPs: the decoder restarts at a keyframe and each rung segment the
+// ladder makes is the source's whole segment.
+const maxBacklog = 90000
 
 // feed writes the session's access units into the ffmpegs' stdins as
 // MPEG-TS: the video from a goroutine of its own (added to wg), so that a
 // ladder behind real time never holds the audio back.
 func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in feedTo, wg *sync.WaitGroup,
-	framesIn *atomic.Uint64, lastIn, firstIn *atomic.Int64,
+	framesIn *atomic.Uint64, lastIn, firstIn *atomic.Int64, shed *atomic.Uint64,
 ) error {
 	var (
 		vq    chan *pb.AccessUnit
 		vdone chan struct{}
 		vErr  error
+		// written is the DTS of the last frame handed to ffmpeg (set once
+		// one is).
+		written  atomic.Int64
+		wroteAny atomic.Bool
+		shedGOP  bool // the current GOP is left out
 	)
 	if in.video != nil {
 		vq, vdone = make(chan *pb.AccessUnit, videoQueue), make(chan struct{})
@@ -470,7 +491,10 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 		go func() {
 			defer wg.Done()
 			defer close(vdone)
-			vErr = writeVideo(ctx, in.video, vq)
+			vErr = writeVideo(ctx, in.video, vq, func(dts int64) {
+				written.Store(dts)
+				wroteAny.Store(true)
+			})
 		}()
 	}
 	var aw *tsWriter
@@ -523,12 +547,22 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 			if vq == nil || (p.StallAfter > 0 && framesIn.Load() > uint64(p.StallAfter)) {
 				continue
 			}
-			select {
-			case vq <- au:
-			case <-vdone:
-				return vErr
-			case <-ctx.Done():
-				return ctx.Err()
+			if au.GetKey() {
+				shedGOP = wroteAny.Load() && au.GetDts()-written.Load() > maxBacklog
+			}
+			if !shedGOP {
+				select {
+				case vq <- au:
+				case <-vdone:
+					return vErr
+				case <-ctx.Done():
+					return ctx.Err()
+				default:
+					shedGOP = true // full: the rest of this GOP goes too
+				}
+			}
+			if shedGOP {
+				shed.Add(1)
 			}
 		case pb.Codec_CODEC_OPUS:
 			// Audio before the first IDR is left out as the video is: both
@@ -545,8 +579,9 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 	}
 }
 
-// writeVideo writes the H.264 access units from q into w until q closes.
-func writeVideo(ctx context.Context, w io.Writer, q <-chan *pb.AccessUnit) error {
+// writeVideo writes the H.264 access units from q into w until q closes,
+// calling wrote with the DTS of each after it is written.
+func writeVideo(ctx context.Context, w io.Writer, q <-chan *pb.AccessUnit, wrote func(dts int64)) error {
 	vw, err := newTSWriter(w, &codecs.H264{})
 	if err != nil {
 		return err
@@ -567,6 +602,7 @@ func writeVideo(ctx context.Context, w io.Writer, q <-chan *pb.AccessUnit) error
 		}); err != nil {
 			return err
 		}
+		wrote(au.GetDts())
 	}
 }
 

@@ -101,6 +101,9 @@ type result struct {
 	err   error
 }
 
+// run plays in through a session in real time, as a publisher does (a
+// plugin fed faster than real time sheds GOPs: it takes its input for a
+// live one), and collects the outputs.
 func run(ctx context.Context, c *shared.Client, cfg *pb.Config, in []*media.AccessUnit) result {
 	s, err := c.Transcode(ctx, cfg)
 	if err != nil {
@@ -108,7 +111,9 @@ func run(ctx context.Context, c *shared.Client, cfg *pb.Config, in []*media.Acce
 	}
 	errc := make(chan error, 1)
 	go func() {
+		start := time.Now()
 		for _, au := range in {
+			time.Sleep(time.Until(start.Add(time.Duration(au.DTS) * time.Second / time.Duration(au.Codec.ClockRate()))))
 			if err := s.Send(shared.FromMedia(au)); err != nil {
 				errc <- err
 				return

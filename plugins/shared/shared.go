@@ -30,6 +30,15 @@ const ProtocolVersion = 1
 // PluginName is the name the encoder is dispensed under.
 const PluginName = "encoder"
 
+// Health states a plugin reports (pb.Health.State).
+const (
+	// StateRunning: encoding.
+	StateRunning = "running"
+	// StateShedding: behind real time in the last interval, the plugin
+	// left out whole GOPs of its input to stay near the live edge.
+	StateShedding = "shedding"
+)
+
 // Handshake is shared by host and plugins. The cookie is not a security
 // measure: it keeps a user from running a plugin binary by hand.
 var Handshake = plugin.HandshakeConfig{
