@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/chromedp/chromedp"
 
 	"github.com/edgenode/edgenode/internal/browsertest"
@@ -111,6 +112,31 @@ func TestGoLivePageChromium(t *testing.T) {
 	}
 	if c.missed != 0 {
 		t.Errorf("hub dropped %d access units for the test subscriber", c.missed)
+	}
+	// The page holds the camera's resolution (golive.html holdResolution):
+	// every keyframe the node got is the fake camera's 1280x720, the
+	// start-up ramp included; each step would be a new init segment, an
+	// HLS discontinuity and a DASH Period.
+	deg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`golive.degradation`))
+	var sizes []string
+	for _, au := range c.video {
+		if !au.Key {
+			continue
+		}
+		for _, n := range au.Payload {
+			if len(n) > 0 && h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
+				var sps h264.SPS
+				if err := sps.Unmarshal(n); err != nil {
+					t.Fatalf("SPS: %v", err)
+				}
+				if s := fmt.Sprintf("%dx%d", sps.Width(), sps.Height()); len(sizes) == 0 || sizes[len(sizes)-1] != s {
+					sizes = append(sizes, s)
+				}
+			}
+		}
+	}
+	if len(sizes) != 1 || sizes[0] != "1280x720" {
+		t.Errorf("keyframe sizes %v (degradationPreference %q), want 1280x720 throughout", sizes, deg)
 	}
 	for i, au := range c.audio {
 		if au.Codec != media.CodecOpus || len(au.Payload) != 1 || (i > 0 && au.PTS <= c.audio[i-1].PTS) {

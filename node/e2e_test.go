@@ -118,7 +118,8 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 // camera publishes through the Go Live page of a node started with its
 // defaults (ephemeral ports), and the node's own player page plays the
 // stream in every format — LL-HLS (hls.js), LL-DASH (dash.js) and HLS-TS —
-// with currentTime advancing through Chromium's resolution ramp. ffprobe
+// with currentTime advancing (the page holds the camera's resolution, so
+// no ramp: golive.html holdResolution). ffprobe
 // reads the TS master playlist and the MPD.
 func TestEndToEndBrowserToPlayers(t *testing.T) {
 	if testing.Short() {

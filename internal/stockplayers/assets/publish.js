@@ -52,6 +52,13 @@
       if (res.status !== 201) throw new Error("WHIP POST: HTTP " + res.status + ": " + (await res.text()));
       pub.resource = new URL(res.headers.get("Location"), q.get("whip")).href;
       await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+      // As the node's Go Live page does (ingest/golive.html holdResolution):
+      // a constant picture size, frame rate and quality give way instead.
+      try {
+        const p = vt.sender.getParameters();
+        p.degradationPreference = "maintain-resolution";
+        await vt.sender.setParameters(p);
+      } catch (e) { pub.note = "degradationPreference: " + e; }
       pc.addEventListener("connectionstatechange", () => {
         if (pc.connectionState === "connected") pub.status = "live";
         if (pc.connectionState === "failed") { pub.status = "error"; pub.error = "ICE failed"; }
