@@ -4,6 +4,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/media"
 )
 
@@ -17,8 +18,18 @@ func (r *Registry) SetLadder(f func(id uint64) []media.Rendition) {
 }
 
 // RateCap is the configured video bit rate (bit/s) of rendition name of
-// stream id, its encoder's rate cap; 0 when there is none (the source,
-// which keeps whatever the publisher sends, or no ladder installed).
+// stream id, its encoder's rate cap; 0 when there is none (no ladder
+// installed, or a rendition not in it).
+//
+// For the source, whose rate is whatever the publisher sends, it is one
+// above the ladder's highest rung: the source is the top of the ladder,
+// so it is advertised above every rung. A browser presenter sends its
+// 720p at 0.6-1 Mbit/s while the 480p rung is capped at 1.2 Mbit/s;
+// advertised at its measured rate, the source ranked below the 480p rung
+// and an ABR player with bandwidth to spare picked the 480p re-encode
+// (Shaka Player did, on every run). Budgeting a little more than the
+// source needs is what BANDWIDTH and @bandwidth allow (an upper bound);
+// less is not.
 func (r *Registry) RateCap(id uint64, name string) int {
 	r.mu.Lock()
 	f := r.ladder
@@ -27,6 +38,18 @@ func (r *Registry) RateCap(id uint64, name string) int {
 		return 0
 	}
 	l := f(id)
+	if name == hub.Source {
+		top := 0
+		for _, x := range l {
+			if x.Name != hub.Source {
+				top = max(top, x.Bitrate)
+			}
+		}
+		if top > 0 {
+			return top + 1
+		}
+		return 0
+	}
 	if i := slices.IndexFunc(l, func(x media.Rendition) bool { return x.Name == name }); i >= 0 {
 		return max(l[i].Bitrate, 0)
 	}

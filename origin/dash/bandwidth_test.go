@@ -119,6 +119,11 @@ func TestMPDBandwidthMatchesHLS(t *testing.T) {
 					if t1.rendition == "720p" && rep.Bandwidth < rateCap {
 						t.Errorf("%s: bandwidth %d below the rung's cap %d", rep.Id, rep.Bandwidth, rateCap)
 					}
+					// The source tops the ladder: above every rung, or
+					// ABR players rank a re-encode over it.
+					if t1.rendition == hub.Source && rep.Bandwidth <= rateCap {
+						t.Errorf("%s: bandwidth %d not above the top rung's %d", rep.Id, rep.Bandwidth, rateCap)
+					}
 				}
 				dashBW[t1.rendition] += int(rep.Bandwidth)
 			}
