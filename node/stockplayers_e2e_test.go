@@ -186,10 +186,20 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 				off = append(off, (*c.PlayerDate-c.Capture)/1000)
 			}
 		}
-		t.Logf("%s: first frame %.2fs, %d stalls after %s %v, latency p50 %.2fs (own) %.2fs (now - playhead date), glass-to-glass p50 %.2fs, player date - capture p50 %+.3fs [%+.3f..%+.3f] (%d reads), rungs %v, errors %v",
-			name, r.firstAt.Sub(r.started).Seconds(), len(stalls), stockWarmup, stalls, p50(own), p50(wall), p50(g2g), p50(off), minOf(off), maxOf(off), len(off), rungs, st.Errors)
+		target := "-"
+		if st.Target != nil {
+			target = fmt.Sprintf("%.2fs", *st.Target)
+		}
+		t.Logf("%s: first frame %.2fs, %d stalls after %s %v (all: %v), latency p50 %.2fs (own; target at the end %s) %.2fs (now - playhead date), glass-to-glass p50 %.2fs, player date - capture p50 %+.3fs [%+.3f..%+.3f] (%d reads), rungs %v, errors %v",
+			name, r.firstAt.Sub(r.started).Seconds(), len(stalls), stockWarmup, stalls, st.Stalls, p50(own), target, p50(wall), p50(g2g), p50(off), minOf(off), maxOf(off), len(off), rungs, st.Errors)
 		if len(stalls) > 1 {
 			t.Errorf("%s: %d stalls after the first %s, want at most 1: %v", name, len(stalls), stockWarmup, stalls)
+		}
+		// Acceptance 3: the date the player gives a frame (from the
+		// node's PROGRAM-DATE-TIME, or the MPD's clock, PRT and prft) is
+		// the frame's capture time, drawn into it by the publisher.
+		if len(off) < 20 || math.Abs(p50(off)) > 0.050 {
+			t.Errorf("%s: player date - capture time p50 %+.3fs over %d frames, want within 50 ms over at least 20", name, p50(off), len(off))
 		}
 		if len(own) == 0 || p50(own) > r.maxP50 {
 			t.Errorf("%s: live latency p50 %.2fs (own figure, %d samples), want at most %.1fs", name, p50(own), len(own), r.maxP50)

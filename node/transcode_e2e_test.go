@@ -465,12 +465,16 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 
 	// hls.js plays every level, forced switches included, without a stall.
 	tab := b.Tab(t)
-	if err := playertest.Open(tab, s.PlayerURL+"?format=ll-hls"); err != nil {
+	// debug=1: the page logs hls.js's warnings and every fragment and
+	// part it loads (window.edgenode.log), printed when a switch stalls.
+	if err := playertest.Open(tab, s.PlayerURL+"?format=ll-hls&debug=1"); err != nil {
 		t.Fatal(err)
 	}
 	last, timeline, err := playertest.WaitPlaying(tab, 4*time.Second, 60*time.Second)
 	if err != nil {
-		t.Fatalf("hls.js did not play: %+v\n%s", last, hlsState(tab))
+		t.Fatalf("hls.js did not play: %+v\n%s\n%s\n%s\n%s", last, hlsState(tab),
+			segTimeline(t, base, "source/video.m3u8"), segTimeline(t, base, "360p/video.m3u8"),
+			segTimeline(t, base, hwenc.AudioRendition+"/audio.m3u8"))
 	}
 	for i, st := range timeline {
 		if i > 0 && st.Stalls != timeline[i-1].Stalls {
@@ -560,7 +564,12 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		// here), and is reported; more than once fails.
 		switchStalls += st.Stalls - before.Stalls
 		if n := st.Stalls - before.Stalls; n > 1 || n == 1 && how == "nextLevel" {
-			t.Errorf("level %d via %s: %d stalls while switching: %s", i, how, n, hlsState(tab))
+			log, _ := playertest.Eval[[]string](tab, `window.edgenode.log.slice(-60)`)
+			var tl []string
+			for _, name := range names {
+				tl = append(tl, segTimeline(t, base, name+"/video.m3u8"))
+			}
+			t.Errorf("level %d via %s: %d stalls while switching: %s\nhls.js log:\n%s\n%s", i, how, n, hlsState(tab), strings.Join(log, "\n"), strings.Join(tl, "\n"))
 		} else if n == 1 {
 			t.Logf("level %d via %s (an immediate switch flushes hls.js's buffer): waited once", i, how)
 		}

@@ -169,6 +169,10 @@ type Stats struct {
 	// hls.latency, dash.js getCurrentLiveLatency(), Shaka
 	// getStats().liveLatency.
 	Latency *float64 `json:"latency"`
+	// Target is the latency the player aims at (s): hls.js
+	// targetLatency (PART-HOLD-BACK, raised by each stall), dash.js
+	// getTargetLiveDelay(); nil for Shaka.
+	Target *float64 `json:"target"`
 	// PlayheadDate is the wall-clock time (ms) the player gives the
 	// playhead: hls.js playingDate, dash.js timeAsUTC(), Shaka
 	// getPlayheadTimeAsDate().

@@ -15,7 +15,7 @@
 
   // The player's own figures: latency (s), the date (ms) of the playhead,
   // and the height of the video rung it plays.
-  let latency = () => null, playheadDate = () => null, rung = () => null, level = () => null;
+  let latency = () => null, target = () => null, playheadDate = () => null, rung = () => null, level = () => null;
   if (kind === "hlsjs") {
     // https://github.com/video-dev/hls.js/blob/master/docs/API.md#lowlatencymode
     const p = new Hls({ lowLatencyMode: true });
@@ -24,6 +24,7 @@
     p.loadSource(src);
     p.attachMedia(video);
     latency = () => p.latency;
+    target = () => p.targetLatency;
     playheadDate = () => (p.playingDate ? p.playingDate.getTime() : null);
     rung = () => (p.levels && p.levels[p.currentLevel] ? p.levels[p.currentLevel].height : null);
     level = () => p.currentLevel;
@@ -36,6 +37,7 @@
     p.on(dashjs.MediaPlayer.events.PLAYBACK_ERROR, (e) => err("dash.js playback: " + JSON.stringify(e.error || e).slice(0, 300)));
     p.initialize(video, src, true);
     latency = () => p.getCurrentLiveLatency();
+    target = () => p.getTargetLiveDelay();
     playheadDate = () => { const t = p.timeAsUTC(); return t ? t * 1000 : null; };
     rung = () => { const r = p.getCurrentRepresentationForType("video"); return r ? r.height : null; };
     level = () => { const r = p.getCurrentRepresentationForType("video"); return r ? r.id : null; };
@@ -107,7 +109,7 @@
     return {
       now: Date.now(), currentTime: ct, ahead, paused: video.paused, readyState: video.readyState,
       width: video.videoWidth, height: video.videoHeight,
-      latency: safe(latency), playheadDate: safe(playheadDate), rung: safe(rung), level: String(safe(level)),
+      latency: safe(latency), target: safe(target), playheadDate: safe(playheadDate), rung: safe(rung), level: String(safe(level)),
       waiting: st.waiting, stalls: st.stalls, stalled: stallStart !== null ? (performance.now() - stallStart) / 1000 : 0,
       firstPlayMs: st.firstPlayMs, errors: st.errors, frames: (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames) || 0,
     };
