@@ -355,6 +355,7 @@ func (e encoderSource) StreamEncoder(id uint64) (api.Encoder, bool) {
 		out.Live = true
 		out.Plugin, out.FellBackFrom, out.PID = ss.Plugin, ss.FellBackFrom, ss.PID
 		out.Restarts, out.LastError = ss.Restarts, ss.LastError
+		out.State, out.Speed = ss.State, ss.Speed
 		if ss.Renditions != nil {
 			out.Renditions = ss.Renditions
 		}

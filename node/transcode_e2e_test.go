@@ -78,6 +78,8 @@ type encoderView struct {
 	PID        int               `json:"pid"`
 	Restarts   int               `json:"restarts"`
 	FellBack   string            `json:"fell_back_from"`
+	State      string            `json:"state"` // of the running session (hwenc.StreamStatus)
+	Speed      float64           `json:"speed"`
 	Ladder     []media.Rendition `json:"ladder"`
 	Renditions []media.Rendition `json:"renditions"`
 	Plugins    []struct {
@@ -501,6 +503,9 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Logf("AAC edge behind the wall clock: %v", lags)
+	if e := streamEncoder(t, n, token, s.ID); true {
+		t.Logf("encoder: state %q speed %.2f restarts %d", e.State, e.Speed, e.Restarts)
+	}
 	if len(ahead) > 0 {
 		t.Errorf("source video listed ahead of its AAC audio in %d of 10 reads: %v", len(ahead), ahead)
 	}
@@ -551,7 +556,13 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 			cur, _ := playertest.Eval[int](tab, `window.edgenodeLib.currentLevel`)
 			return cur == i && (st.Height == wantH || src && st.Height > 0) && st.CurrentTime > before.CurrentTime+3
 		}, func() string {
-			return hlsState(tab) + "\n" + segTimeline(t, base, hwenc.AudioRendition+"/audio.m3u8") + "\n" + segTimeline(t, base, "source/video.m3u8")
+			e := streamEncoder(t, n, token, s.ID)
+			out := []string{hlsState(tab), fmt.Sprintf("encoder: state %q speed %.2f restarts %d", e.State, e.Speed, e.Restarts),
+				segTimeline(t, base, hwenc.AudioRendition+"/audio.m3u8")}
+			for _, name := range names {
+				out = append(out, segTimeline(t, base, name+"/video.m3u8"))
+			}
+			return strings.Join(out, "\n")
 		})
 		if len(st.Errors) > 0 {
 			t.Errorf("level %d via %s: errors %v", i, how, st.Errors)
@@ -564,7 +575,7 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 		// here), and is reported; more than once fails.
 		switchStalls += st.Stalls - before.Stalls
 		if n := st.Stalls - before.Stalls; n > 1 || n == 1 && how == "nextLevel" {
-			log, _ := playertest.Eval[[]string](tab, `window.edgenode.log.slice(-60)`)
+			log, _ := playertest.Eval[[]string](tab, `window.edgenode.log.slice(-250)`)
 			var tl []string
 			for _, name := range names {
 				tl = append(tl, segTimeline(t, base, name+"/video.m3u8"))

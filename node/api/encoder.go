@@ -33,6 +33,12 @@ type Encoder struct {
 	PID       int    `json:"pid,omitempty"`
 	Restarts  int    `json:"restarts"`
 	LastError string `json:"last_error,omitempty"`
+	// State is the running session's own: "running", or "shedding"
+	// while the encoder is behind real time and leaves out whole GOPs
+	// (the rungs then have gap segments); Speed is media time encoded per
+	// wall time over the last second.
+	State string  `json:"state,omitempty"`
+	Speed float64 `json:"speed,omitempty"`
 	// Live is true while the stream is being transcoded.
 	Live bool `json:"live"`
 	// Ladder is the ladder the stream uses (its override or the node

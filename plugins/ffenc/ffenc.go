@@ -457,9 +457,9 @@ type feedTo struct{ video, audio io.Writer }
 // its GOP (see maxBacklog), so the audio is never held back.
 const videoQueue = 300
 
-// maxBacklog is how far (90 kHz) the ladder may be behind the source
-// when a GOP starts: a GOP whose keyframe comes more than this after the
-// last frame handed to ffmpeg is left out whole. A ladder that cannot
+// maxBacklog is how much media (90 kHz) may wait for the ladder's ffmpeg
+// when a GOP starts: while the frames queued and not yet handed to ffmpeg
+// span more than this, a GOP that starts is left out whole. A ladder that cannot
 // keep real time (ffmpeg 5.1 encodes every rung in one thread; a loaded
 // box gives it less than it needs) then stays within about a second of
 // the source, its rungs missing the GOPs it could not encode (the origin
@@ -479,11 +479,14 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 		vq    chan *pb.AccessUnit
 		vdone chan struct{}
 		vErr  error
-		// written is the DTS of the last frame handed to ffmpeg (set once
-		// one is).
-		written  atomic.Int64
-		wroteAny atomic.Bool
-		shedGOP  bool // the current GOP is left out
+		// written is the DTS of the last frame handed to ffmpeg, queued
+		// that of the last frame queued for it: the queue holds what lies
+		// between. (Measured from the last frame written alone, a ladder
+		// that shed a GOP never caught up: nothing more was written.)
+		written   atomic.Int64
+		queued    int64
+		queuedAny bool
+		shedGOP   bool // the current GOP is left out
 	)
 	if in.video != nil {
 		vq, vdone = make(chan *pb.AccessUnit, videoQueue), make(chan struct{})
@@ -491,10 +494,7 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 		go func() {
 			defer wg.Done()
 			defer close(vdone)
-			vErr = writeVideo(ctx, in.video, vq, func(dts int64) {
-				written.Store(dts)
-				wroteAny.Store(true)
-			})
+			vErr = writeVideo(ctx, in.video, vq, func(dts int64) { written.Store(dts) })
 		}()
 	}
 	var aw *tsWriter
@@ -548,11 +548,15 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 				continue
 			}
 			if au.GetKey() {
-				shedGOP = wroteAny.Load() && au.GetDts()-written.Load() > maxBacklog
+				shedGOP = queuedAny && queued-written.Load() > maxBacklog
+			}
+			if !queuedAny {
+				written.Store(au.GetDts()) // nothing waits yet
 			}
 			if !shedGOP {
 				select {
 				case vq <- au:
+					queued, queuedAny = au.GetDts(), true
 				case <-vdone:
 					return vErr
 				case <-ctx.Done():

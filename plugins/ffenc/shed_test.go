@@ -48,16 +48,17 @@ func (s *shedStream) Send(m *pb.TranscodeOut) error {
 	return nil
 }
 
-// TestLadderBehindRealTimeShedsWholeGOPs: a ladder held to a quarter of
-// real time (ffmpeg's realtime filter on each rung, as an overloaded box
-// holds x264), fed in real time, leaves out whole GOPs instead of falling
+// TestLadderBehindRealTimeShedsWholeGOPs: a ladder held to half of real
+// time (ffmpeg's realtime filter on each rung, as an overloaded box holds
+// x264), fed in real time, leaves out whole GOPs instead of falling
 // further behind: every rung has fewer frames than the source, but each
 // GOP it has is the source's whole GOP (it starts at a source keyframe
-// and has every frame up to the next), the plugin reports "shedding", and
-// the AAC has all its audio.
+// and has every frame up to the next), it takes GOPs again after leaving
+// some out (it does not shed for good), the plugin reports "shedding",
+// and the AAC has all its audio.
 func TestLadderBehindRealTimeShedsWholeGOPs(t *testing.T) {
 	needFFmpeg(t)
-	const secs = 8
+	const secs = 12
 	gen := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 640, Height: 360, Duration: secs * time.Second}}})
 	var src []*media.AccessUnit
 	var opus int
@@ -80,7 +81,7 @@ func TestLadderBehindRealTimeShedsWholeGOPs(t *testing.T) {
 	}
 
 	slow := X264()
-	slow.Scale = func(w, h int) string { return SoftwareScale(w, h) + ",realtime=speed=0.25" }
+	slow.Scale = func(w, h int) string { return SoftwareScale(w, h) + ",realtime=speed=0.5" }
 	p := &Plugin{Profile: slow}
 	cfg := &pb.Config{
 		Renditions: []*pb.Rendition{{Name: "180p", Width: 320, Height: 180, Bitrate: 200000}},
@@ -125,7 +126,23 @@ func TestLadderBehindRealTimeShedsWholeGOPs(t *testing.T) {
 	})
 	t.Logf("source: %d GOPs, %d frames; 180p: %d frames in GOPs %v; states %v", len(size), len(gen.Video()), len(out), keys, s.states)
 	if len(out) >= len(gen.Video()) {
-		t.Errorf("the rung has all %d frames: nothing was shed at a quarter of real time", len(out))
+		t.Errorf("the rung has all %d frames: nothing was shed at half of real time", len(out))
+	}
+	// Recovery: some GOP after the first one left out is encoded.
+	var all []int64
+	for k := range size {
+		all = append(all, k)
+	}
+	slices.Sort(all)
+	firstShed := -1
+	for i, k := range all {
+		if got[k] == 0 {
+			firstShed = i
+			break
+		}
+	}
+	if firstShed >= 0 && !slices.ContainsFunc(all[firstShed:], func(k int64) bool { return got[k] > 0 }) {
+		t.Errorf("no GOP encoded after the first one left out (GOP %d of %d): the ladder shed for good", firstShed, len(all))
 	}
 	for _, k := range keys {
 		if got[k] != size[k] {
