@@ -824,7 +824,9 @@ func hlsState(tab context.Context) string {
 			current: h.currentLevel, load: h.loadLevel, next: h.nextLevel,
 			audioTracks: h.audioTracks.map(function (a) { return [a.groupId, a.name, a.url]; }), audioTrack: h.audioTrack,
 			readyState: v && v.readyState, currentTime: v && v.currentTime, buffered: v && br(v.buffered),
-			main: h.mainForwardBufferInfo, audio: h.audioForwardBufferInfo
+			main: h.mainForwardBufferInfo, audio: h.audioForwardBufferInfo,
+			// Frames the renderer dropped (a starved decoder) of those decoded.
+			quality: v && v.getVideoPlaybackQuality && (function (q) { return [q.droppedVideoFrames, q.totalVideoFrames]; })(v.getVideoPlaybackQuality())
 		});
 	})()`)
 	if err != nil {

@@ -108,7 +108,7 @@
       // ?debug=1: hls.js's warnings and errors and every fragment and part
       // request, timestamped, in window.edgenode.log (the last 1000), for
       // an operator's console or a test that explains a stall.
-      var note = function (m) { debugLog('hls.js ' + m); };
+      var note = function () { debugLog('hls.js ' + Array.prototype.map.call(arguments, String).join(' ')); };
       var quiet = function () {};
       conf.debug = { trace: quiet, debug: quiet, log: quiet, info: quiet, warn: note, error: note };
     }
