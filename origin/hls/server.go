@@ -421,6 +421,7 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 				snap := t.Snapshot()
 				if end, ok := partEnd(&snap, q.msn, q.part); ok {
 					waitAudio(r.Context(), a, end)
+					waitRungs(r.Context(), s.rungs(st, rendition, kind), end)
 				}
 			}
 		}
@@ -472,7 +473,7 @@ func (s *Server) render(st *cmaf.Stream, k plKey, t *cmaf.Track) *plEntry {
 	}
 	snap := t.Snapshot()
 	if a := s.audioGroup(st, k.rendition, k.kind); a != nil {
-		snap = syncSnapshot(snap, a.Snapshot())
+		snap = syncSnapshot(snap, a.Snapshot(), rungSnapshots(s.rungs(st, k.rendition, k.kind))...)
 	}
 	body := MediaPlaylist(snap, MediaOptions{
 		Prefix:       k.kind.String() + "/",

@@ -17,6 +17,13 @@ import (
 // gone, and the video is not held for it.
 const MaxAudioLag = time.Second
 
+// MaxRungLag: the source's video playlist is also held to the rungs' (see
+// rungs), but only to a rung within this of it; one further behind is an
+// encoder that is gone or shedding, and holding the source for it paused
+// the source's edge (a stall on the source level at a kill -9 of the
+// plugin).
+const MaxRungLag = 500 * time.Millisecond
+
 // RFC 8216bis App. B.1: the renditions of a stream are updated in sync.
 // A player sets its live edge by the video playlist and plays video only
 // with its audio: a source video advertised ahead of its audio group let
@@ -40,6 +47,61 @@ func (s *Server) audioGroup(st *cmaf.Stream, self string, kind cmaf.Kind) *cmaf.
 		return nil
 	}
 	return rd.Track(cmaf.Audio)
+}
+
+// RFC 8216bis App. B.1 between variants: a player switching from the
+// source to a rung (hls.js's smooth nextLevel switch) flushes what it has
+// of the source from the next fragment on and loads the rung's; the rungs
+// come out of the ladder's encoder its delay after the source, so with
+// the source listed ahead of them the rung's fragment at the flush point
+// was not there yet and hls.js skipped it (a one-segment video hole and
+// a stall, node/transcode_e2e_test.go). So the source lists only what the
+// rungs that keep up have too.
+
+// rungs returns the video tracks of the stream's rungs that the source's
+// video playlist keeps in step with (nil for any other playlist): those
+// with a part.
+func (s *Server) rungs(st *cmaf.Stream, self string, kind cmaf.Kind) []*cmaf.Track {
+	if kind != cmaf.Video || self != hub.Source {
+		return nil
+	}
+	var out []*cmaf.Track
+	for _, rd := range st.Renditions() {
+		if rd.Name == hub.Source || rd.Name == s.audioRendition {
+			continue
+		}
+		if t := rd.Track(cmaf.Video); t != nil {
+			if snap := t.Snapshot(); !snap.Ended {
+				if _, ok := edge(&snap); ok {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// rungSnapshots returns the current snapshot of each rung.
+func rungSnapshots(rungs []*cmaf.Track) []cmaf.Snapshot {
+	out := make([]cmaf.Snapshot, len(rungs))
+	for i, t := range rungs {
+		out[i] = t.Snapshot()
+	}
+	return out
+}
+
+// rungUntil lowers until to the edge of the slowest rung within
+// MaxRungLag of vEdge.
+func rungUntil(until, vEdge time.Time, rungs []cmaf.Snapshot) time.Time {
+	for i := range rungs {
+		if rungs[i].Ended {
+			continue
+		}
+		if e, ok := edge(&rungs[i]); ok && e.Before(until) && !e.Before(vEdge.Add(-MaxRungLag)) {
+			until = e
+		}
+	}
+	return until
 }
 
 // edge returns the wall-clock end of a snapshot's last part.
@@ -121,15 +183,36 @@ func waitAudio(ctx context.Context, a *cmaf.Track, until time.Time) {
 	}
 }
 
+// waitRungs blocks until every rung within MaxRungLag of until covers
+// it, for at most MaxRungLag, or until ctx ends.
+func waitRungs(ctx context.Context, rungs []*cmaf.Track, until time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, MaxRungLag)
+	defer cancel()
+	for _, t := range rungs {
+		for {
+			ch := t.Changed()
+			snap := t.Snapshot()
+			if e, ok := edge(&snap); snap.Ended || !ok || !e.Before(until) || e.Before(until.Add(-MaxRungLag)) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+			}
+		}
+	}
+}
+
 // syncSnapshot trims a video snapshot to the parts its audio group covers:
 // a part is listed once the audio reaches its end. The first part not
 // listed becomes the preload hint.
-func syncSnapshot(snap, audio cmaf.Snapshot) cmaf.Snapshot {
+func syncSnapshot(snap, audio cmaf.Snapshot, rungs ...cmaf.Snapshot) cmaf.Snapshot {
 	vEdge, ok := edge(&snap)
 	if !ok || snap.Ended {
 		return snap
 	}
-	aEdge := listUntil(vEdge, &audio)
+	aEdge := rungUntil(listUntil(vEdge, &audio), vEdge, rungs)
 	if !aEdge.Before(vEdge) {
 		return snap
 	}

@@ -70,3 +70,34 @@ func TestSyncSnapshot(t *testing.T) {
 		t.Errorf("syncSnapshot changed its input: %+v", v.Segments)
 	}
 }
+
+// TestSyncSnapshotRungs: the source's video playlist also lists only what
+// the rungs have (a player's smooth switch then finds the rung's fragment
+// at its flush point), but a rung more than MaxRungLag behind (an encoder
+// gone or shedding) holds nothing back.
+func TestSyncSnapshotRungs(t *testing.T) {
+	v := snapshot(3, -1) // segments 100, 101 complete; 102 with 2 parts
+	start := v.Segments[0].Wall
+	vEdge := v.Segments[2].Wall.Add(400 * time.Millisecond)
+	audio := audioUpTo(start, vEdge, false)
+	for _, tc := range []struct {
+		name     string
+		rung     cmaf.Snapshot
+		segs     int
+		lastPart int
+	}{
+		{"rung at the edge", audioUpTo(start, vEdge, false), 3, 2},
+		{"rung one part behind", audioUpTo(start, vEdge.Add(-200*time.Millisecond), false), 3, 1},
+		{"rung at a segment end", audioUpTo(start, v.Segments[2].Wall, false), 2, 5},
+		{"rung gone", audioUpTo(start, vEdge.Add(-MaxRungLag-100*time.Millisecond), false), 3, 2},
+		{"rung ended", audioUpTo(start, vEdge.Add(-200*time.Millisecond), true), 3, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := syncSnapshot(v, audio, tc.rung)
+			last := got.Segments[len(got.Segments)-1]
+			if len(got.Segments) != tc.segs || len(last.Parts) != tc.lastPart {
+				t.Errorf("%d segments, the last with %d parts; want %d, %d", len(got.Segments), len(last.Parts), tc.segs, tc.lastPart)
+			}
+		})
+	}
+}
