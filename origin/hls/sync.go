@@ -59,8 +59,8 @@ func (s *Server) audioGroup(st *cmaf.Stream, self string, kind cmaf.Kind) *cmaf.
 // rungs that keep up have too.
 
 // rungs returns the video tracks of the stream's rungs that the source's
-// video playlist keeps in step with (nil for any other playlist): those
-// with a part.
+// video playlist keeps in step with (nil for any other playlist); rungUntil
+// and waitRungs pass over those ended, without a part or too far behind.
 func (s *Server) rungs(st *cmaf.Stream, self string, kind cmaf.Kind) []*cmaf.Track {
 	if kind != cmaf.Video || self != hub.Source {
 		return nil
@@ -71,11 +71,7 @@ func (s *Server) rungs(st *cmaf.Stream, self string, kind cmaf.Kind) []*cmaf.Tra
 			continue
 		}
 		if t := rd.Track(cmaf.Video); t != nil {
-			if snap := t.Snapshot(); !snap.Ended {
-				if _, ok := edge(&snap); ok {
-					out = append(out, t)
-				}
-			}
+			out = append(out, t)
 		}
 	}
 	return out
@@ -204,9 +200,10 @@ func waitRungs(ctx context.Context, rungs []*cmaf.Track, until time.Time) {
 	}
 }
 
-// syncSnapshot trims a video snapshot to the parts its audio group covers:
-// a part is listed once the audio reaches its end. The first part not
-// listed becomes the preload hint.
+// syncSnapshot trims a video snapshot to the parts its audio group (and,
+// for the source, the rungs that keep up: rungUntil) covers: a part is
+// listed once they reach its end. The first part not listed becomes the
+// preload hint.
 func syncSnapshot(snap, audio cmaf.Snapshot, rungs ...cmaf.Snapshot) cmaf.Snapshot {
 	vEdge, ok := edge(&snap)
 	if !ok || snap.Ended {

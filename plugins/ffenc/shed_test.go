@@ -2,9 +2,7 @@ package ffenc
 
 import (
 	"context"
-	"io"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,22 +12,13 @@ import (
 	"github.com/edgenode/edgenode/plugins/shared"
 )
 
-// shedStream feeds a session in real time and records its outputs and
-// Health states.
+// shedStream is a paceStream (its Recv) that records the outputs' PTS and
+// the Health states.
 type shedStream struct {
-	in     chan *pb.AccessUnit
-	mu     sync.Mutex
+	paceStream
 	video  map[int32][]int64 // rendition → output PTS
 	aac    int
 	states []string
-}
-
-func (s *shedStream) Recv() (*pb.AccessUnit, error) {
-	au, ok := <-s.in
-	if !ok {
-		return nil, io.EOF
-	}
-	return au, nil
 }
 
 func (s *shedStream) Send(m *pb.TranscodeOut) error {
@@ -89,7 +78,7 @@ func TestLadderBehindRealTimeShedsWholeGOPs(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s := &shedStream{in: make(chan *pb.AccessUnit, 4096), video: map[int32][]int64{}}
+	s := &shedStream{paceStream: paceStream{in: make(chan *pb.AccessUnit, 4096)}, video: map[int32][]int64{}}
 	go func() {
 		defer close(s.in)
 		start := time.Now()
