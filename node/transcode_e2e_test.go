@@ -568,21 +568,42 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 			t.Errorf("level %d via %s: errors %v", i, how, st.Errors)
 		}
 		// Acceptance 1: every level plays, forced switches included,
-		// without a stall. A smooth switch (nextLevel) must not stall. An
-		// immediate one (currentLevel) makes hls.js flush the buffer at
-		// the playhead and refill it from the new level, like a seek: it
-		// may wait once for the new level's part (seen in 1 of 6 runs
-		// here), and is reported; more than once fails.
+		// without running out of media. An immediate switch
+		// (currentLevel) makes hls.js flush the buffer at the playhead
+		// and refill it from the new level, like a seek: it may wait
+		// once for the new level's part (seen in 1 of 6 runs here), and
+		// is reported; more than once fails. A smooth one (nextLevel)
+		// must not run out of media: a stall with (almost) nothing
+		// buffered ahead is a hole or a part that came late, and fails.
+		// One with over half a second buffered ahead is hls.js's
+		// low-latency switch (hls.js#5111, #3596): below two target
+		// durations of buffer it does not flush but loads the new level
+		// from its last INDEPENDENT part, which lies up to a GOP behind
+		// its buffer's end, and Chromium's pipeline stopped at that
+		// overlapping append with 1.2 s of audio and video buffered
+		// (10 ms after hls.js requested the new level's init segment,
+		// also without -race, in 2 of 2 runs; hls.js recovers it by
+		// itself). It is reported, at most one per switch.
 		switchStalls += st.Stalls - before.Stalls
-		if n := st.Stalls - before.Stalls; n > 1 || n == 1 && how == "nextLevel" {
+		var starved, froze []string
+		for _, w := range st.Waits[min(len(before.Waits), len(st.Waits)):] {
+			if w.Ahead < 0.5 {
+				starved = append(starved, fmt.Sprintf("@%.2f %.2fs ahead", w.CurrentTime, w.Ahead))
+			} else {
+				froze = append(froze, fmt.Sprintf("@%.2f %.2fs ahead", w.CurrentTime, w.Ahead))
+			}
+		}
+		if n := st.Stalls - before.Stalls; n > 1 || n == 1 && how == "nextLevel" && len(froze) == 0 {
 			log, _ := playertest.Eval[[]string](tab, `window.edgenode.log.slice(-250)`)
 			var tl []string
 			for _, name := range names {
 				tl = append(tl, segTimeline(t, base, name+"/video.m3u8"))
 			}
 			t.Errorf("level %d via %s: %d stalls while switching: %s\nhls.js log:\n%s\n%s", i, how, n, hlsState(tab), strings.Join(log, "\n"), strings.Join(tl, "\n"))
+		} else if n == 1 && how == "nextLevel" {
+			t.Logf("level %d via %s: hls.js's pipeline stopped once with media buffered (%v; hls.js#5111)", i, how, froze)
 		} else if n == 1 {
-			t.Logf("level %d via %s (an immediate switch flushes hls.js's buffer): waited once", i, how)
+			t.Logf("level %d via %s (an immediate switch flushes hls.js's buffer): waited once (%v%v)", i, how, starved, froze)
 		}
 		t.Logf("level %d (%dx%d) via %s: t=%.1f stalls %d", i, st.Width, st.Height, how, st.CurrentTime, st.Stalls)
 	}

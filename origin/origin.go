@@ -11,7 +11,7 @@
 // downloadable for Linger, then the stream is gone (404). Numbering is
 // persisted through State so that it also continues across node restarts.
 //
-// Players: hls.js keeps the PART-HOLD-BACK target (0.6 s by default) only
+// Players: hls.js keeps the PART-HOLD-BACK target (1 s by default) only
 // if it may catch up after a slow start or a stall. Its defaults never do
 // (maxLiveSyncPlaybackRate 1, no maximum latency, +1 s target per stall);
 // the browser test plays with {lowLatencyMode: true,

@@ -21,7 +21,7 @@ type Report struct {
 type MediaOptions struct {
 	// Prefix of media URIs relative to the playlist ("video/").
 	Prefix string
-	// PartHoldBack (0: 3 × part target).
+	// PartHoldBack (0: DefaultHoldBackParts × part target).
 	PartHoldBack time.Duration
 	// Skip: produce a delta update (§6.2.5.1).
 	Skip bool
@@ -63,10 +63,23 @@ func LastPart(s cmaf.Snapshot) (msn uint64, part int, ok bool) {
 	return 0, 0, false
 }
 
+// DefaultHoldBackParts is PART-HOLD-BACK in part targets when the config
+// leaves it out: 5 (1 s at the default 200 ms parts), not §4.4.3.8's
+// minimum of 3. Stock hls.js with only lowLatencyMode takes PART-HOLD-BACK
+// as its target latency and never catches up (playback rate 1, no maximum
+// latency): every stall adds its length to the latency for good, and 1 s
+// per stall to the target. At 0.6 s a part that is late on a loaded box,
+// or a rung's part (the encoder's delay after the source's, 80–450 ms) at
+// a level switch, is a stall; the second of buffer covers both.
+const DefaultHoldBackParts = 5
+
 // ServerControl is the EXT-X-SERVER-CONTROL value; identical in every
 // media playlist of a stream because it only depends on the config
 // (App. B.1).
 func ServerControl(td int, partTarget, holdBack time.Duration) string {
+	if holdBack == 0 {
+		holdBack = DefaultHoldBackParts * partTarget
+	}
 	if holdBack < 3*partTarget {
 		holdBack = 3 * partTarget // §4.4.3.8: at least 3 × PART-TARGET
 	}

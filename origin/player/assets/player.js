@@ -14,7 +14,7 @@
     stream: cfg.stream, format: '', url: '', lib: '', currentTime: 0, latency: null,
     libLatency: null, targetLatency: null, buffer: 0, stalls: 0, playing: false,
     width: 0, height: 0, errors: [], clockOffsetMs: 0, startedAt: 0, firstFrameMs: null, catchUps: 0,
-    marks: [], log: []
+    marks: [], log: [], waits: []
   };
   var current = null; // {destroy(), latency(), libLatency(), target(), catchUp()}
   var CATCH_UP_S = 1.0; // s behind the target latency before jumping forward
@@ -307,7 +307,7 @@
     video.load();
     st.format = format; st.url = abs(cfg.urls[format]); st.stalls = 0; st.playing = false;
     st.latency = null; st.libLatency = null; st.startedAt = Date.now(); st.firstFrameMs = null;
-    st.errors = []; st.marks = []; st.log = [];
+    st.errors = []; st.marks = []; st.log = []; st.waits = [];
     var buttons = document.querySelectorAll('#formats button');
     for (var i = 0; i < buttons.length; i++) {
       buttons[i].setAttribute('aria-pressed', String(buttons[i].dataset.format === format));
@@ -327,7 +327,16 @@
     $('s-state').textContent = 'playing';
   });
   video.addEventListener('waiting', function () {
-    if (st.playing && !video.seeking) { st.stalls++; }
+    if (st.playing && !video.seeking) {
+      st.stalls++;
+      // Where each stall happened and how much media was buffered ahead
+      // of the playhead: none is a hole or media that came late; a
+      // second or more is the browser's pipeline stopping with media to
+      // play (e.g. hls.js's low-latency level switch, see
+      // node/transcode_e2e_test.go).
+      st.waits.push({ t: video.currentTime, ahead: bufferAhead(), ms: Date.now() - st.startedAt });
+      if (st.waits.length > 100) { st.waits.shift(); }
+    }
     if (q.get('debug')) { debugLog('waiting [' + bufferRanges() + ']'); }
     st.playing = false;
     $('s-state').textContent = 'buffering';

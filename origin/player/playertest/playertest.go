@@ -34,6 +34,19 @@ type Status struct {
 	CatchUps int `json:"catchUps"`
 	// Marks are start-up steps, "name@ms" after the format was selected.
 	Marks []string `json:"marks"`
+	// Waits are the stalls (the last 100): where and with how much
+	// media buffered ahead of the playhead.
+	Waits []Wait `json:"waits"`
+}
+
+// Wait is one stall of the player page.
+type Wait struct {
+	CurrentTime float64 `json:"t"`
+	// Ahead is the media buffered ahead of the playhead when it stalled
+	// (s): 0 for a hole or media that came late.
+	Ahead float64 `json:"ahead"`
+	// Ms is when, in ms after the format was selected.
+	Ms float64 `json:"ms"`
 }
 
 // Open navigates the tab of ctx to url.
