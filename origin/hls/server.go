@@ -143,8 +143,8 @@ func (s *Server) waitStream(ctx context.Context, id uint64) (*cmaf.Stream, bool)
 	return s.reg.WaitStream(ctx, id)
 }
 
-// waitStart waits until every track has a complete segment (players and
-// parsers expect at least one EXTINF), or the timeout.
+// waitStart waits until every track has a complete segment of media
+// (hasMedia), or the timeout.
 func (s *Server) waitStart(ctx context.Context, tracks func() []*cmaf.Track) bool {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
 	defer cancel()
@@ -157,7 +157,7 @@ func (s *Server) waitStart(ctx context.Context, tracks func() []*cmaf.Track) boo
 		}
 		for _, t := range ts {
 			snap := t.Snapshot()
-			if len(snap.Segments) == 0 || !snap.Segments[0].Complete {
+			if !hasMedia(snap) {
 				ready = false
 				ch = t.Changed()
 				break
@@ -284,14 +284,14 @@ func (s *Server) variants(st *cmaf.Stream) []Variant {
 	return vs
 }
 
-// waitReady waits up to d for every track to have a complete segment.
+// waitReady waits up to d for every track to be playable.
 func (s *Server) waitReady(ctx context.Context, d time.Duration, tracks func() []*cmaf.Track) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	for {
 		var ch <-chan struct{}
 		for _, t := range tracks() {
-			if snap := t.Snapshot(); len(snap.Segments) == 0 || !snap.Segments[0].Complete {
+			if snap := t.Snapshot(); !playable(snap) {
 				ch = t.Changed()
 				break
 			}
@@ -310,11 +310,41 @@ func (s *Server) waitReady(ctx context.Context, d time.Duration, tracks func() [
 // ready reports whether every track has a complete segment.
 func ready(ts []*cmaf.Track) bool {
 	for _, t := range ts {
-		if snap := t.Snapshot(); len(snap.Segments) == 0 || !snap.Segments[0].Complete {
+		if !playable(t.Snapshot()) {
 			return false
 		}
 	}
 	return len(ts) > 0
+}
+
+// hasMedia reports whether snap lists a complete segment that is media,
+// not a gap (EXT-X-GAP): players and parsers expect at least one EXTINF
+// they can load.
+func hasMedia(snap cmaf.Snapshot) bool {
+	for _, sg := range snap.Segments {
+		if sg.Complete && !sg.Gap {
+			return true
+		}
+	}
+	return false
+}
+
+// playable reports whether the multivariant playlist may offer snap's
+// rendition to a player that starts now: it has media (hasMedia) and its
+// latest complete segment is media too. Shaka Player probes a new
+// playlist's middle segment, moving on past gaps, and its load failed
+// ("TypeError: Cannot read properties of undefined (reading 'match')")
+// when that brought it to the open segment, which has parts but no URI
+// yet: a rung whose encoder shed its first GOPs while starting (it is
+// behind real time then) is all gaps but for the open segment. A rung
+// that is restarting or shedding is offered again once it has media.
+func playable(snap cmaf.Snapshot) bool {
+	for i := len(snap.Segments) - 1; i >= 0; i-- {
+		if sg := snap.Segments[i]; sg.Complete {
+			return !sg.Gap
+		}
+	}
+	return false
 }
 
 // bandwidth is the peak and average bit rate of t as the multivariant
