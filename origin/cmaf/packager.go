@@ -365,6 +365,7 @@ type writer struct {
 	clockAt   time.Duration
 	disc      bool // next segment carries a discontinuity
 	waitKey   bool
+	captions  bool // a sample carried CEA-608/708 captions (hasCaptions)
 	lastDTS   uint64
 	hasLast   bool
 	lastDur   uint64
@@ -568,6 +569,9 @@ func (w *writer) add(au *media.AccessUnit) error {
 		}
 		if len(nalus) == 0 {
 			return nil
+		}
+		if !w.captions && hasCaptions(nalus) {
+			w.captions = true
 		}
 		b, err := h264.AVCC(nalus).Marshal()
 		if err != nil {
@@ -1090,6 +1094,7 @@ func (w *writer) statsLocked() {
 	}
 	t.info.PeakBandwidth = peak
 	t.info.MaxSegment = longest
+	t.info.Captions = t.info.Captions || w.captions
 }
 
 // flushAll writes out everything pending (end of session).

@@ -131,6 +131,9 @@ type TrackInfo struct {
 	PartTarget, SegmentTarget time.Duration
 	// MaxSegment is the longest complete segment of the window.
 	MaxSegment time.Duration
+	// Captions: a complete segment's video carried CEA-608/708 closed
+	// captions in SEI (hasCaptions). It stays set for the stream.
+	Captions bool
 }
 
 // Track is one CMAF track of one rendition. It is written by its

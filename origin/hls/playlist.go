@@ -229,6 +229,21 @@ func Multivariant(vs []Variant) []byte {
 		fmt.Fprintf(&b, "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"%s\",NAME=\"%s\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"%d\",URI=\"%s\"\n",
 			v.AudioGroup, name, max(v.Audio.Channels, 1), v.AudioURI)
 	}
+	// §4.4.6.2 CLOSED-CAPTIONS: with captions in no variant every
+	// EXT-X-STREAM-INF says NONE. Shaka Player, told nothing, probes
+	// segments for in-band captions at load and picks the open LL-HLS
+	// segment, which has parts but no URI yet: its load failed with
+	// "Cannot read properties of undefined (reading 'match')" on every
+	// stream opened in its first few segments. Captions the publisher
+	// sends (hasCaptions in origin/cmaf) are a CLOSED-CAPTIONS group,
+	// §4.4.6.1 INSTREAM-ID="CC1".
+	captions := false
+	for _, v := range vs {
+		captions = captions || v.Video.Captions
+	}
+	if captions {
+		b.WriteString("#EXT-X-MEDIA:TYPE=CLOSED-CAPTIONS,GROUP-ID=\"cc\",NAME=\"CC1\",DEFAULT=YES,AUTOSELECT=YES,INSTREAM-ID=\"CC1\"\n")
+	}
 	for _, v := range vs {
 		codecs := v.Video.Codec
 		if v.Audio != nil {
@@ -247,6 +262,12 @@ func Multivariant(vs []Variant) []byte {
 		fmt.Fprintf(&b, ",FRAME-RATE=%.3f", fr)
 		if v.Audio != nil {
 			fmt.Fprintf(&b, ",AUDIO=\"%s\"", v.AudioGroup)
+		}
+		switch {
+		case !captions:
+			b.WriteString(",CLOSED-CAPTIONS=NONE")
+		case v.Video.Captions:
+			b.WriteString(",CLOSED-CAPTIONS=\"cc\"")
 		}
 		fmt.Fprintf(&b, "\n%s\n", v.URI)
 	}

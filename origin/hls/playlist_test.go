@@ -220,3 +220,39 @@ func TestMediaPlaylistGap(t *testing.T) {
 		t.Errorf("parsed %d segments", len(pl.Segments))
 	}
 }
+
+// TestMultivariantClosedCaptions: §4.4.6.2 CLOSED-CAPTIONS is NONE on every
+// variant while no video carries captions (Shaka Player otherwise probes
+// segments for them and picks the open LL-HLS segment, which has no URI),
+// and a CLOSED-CAPTIONS group (§4.4.6.1, INSTREAM-ID) once one does.
+func TestMultivariantClosedCaptions(t *testing.T) {
+	v := func(name string, cc bool) Variant {
+		return Variant{Name: name, URI: name + "/video.m3u8", Video: cmaf.TrackInfo{Codec: "avc1.42c01f", Width: 640, Height: 360, Captions: cc}, Bandwidth: 800000, AverageBandwidth: 700000}
+	}
+	for _, tc := range []struct {
+		name string
+		vs   []Variant
+		want []string // each variant's CLOSED-CAPTIONS
+	}{
+		{"none", []Variant{v("source", false), v("360p", false)}, []string{"NONE", "NONE"}},
+		{"source has captions", []Variant{v("source", true), v("360p", false)}, []string{"cc", ""}},
+	} {
+		body := Multivariant(tc.vs)
+		var mv playlist.Multivariant
+		if err := mv.Unmarshal(body); err != nil {
+			t.Fatalf("%s: %v\n%s", tc.name, err, body)
+		}
+		for i, want := range tc.want {
+			if got := mv.Variants[i].ClosedCaptions; got != want {
+				t.Errorf("%s: variant %d CLOSED-CAPTIONS %q, want %q\n%s", tc.name, i, got, want, body)
+			}
+		}
+		hasGroup := false
+		for _, r := range mv.Renditions {
+			hasGroup = hasGroup || (r.Type == playlist.MultivariantRenditionTypeClosedCaptions && r.GroupID == "cc" && r.InStreamID != nil && *r.InStreamID == "CC1")
+		}
+		if hasGroup != (tc.want[0] == "cc") {
+			t.Errorf("%s: CLOSED-CAPTIONS group listed %v\n%s", tc.name, hasGroup, body)
+		}
+	}
+}
