@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgenode/edgenode/hwenc"
 	"github.com/edgenode/edgenode/internal/browsertest"
+	"github.com/edgenode/edgenode/internal/cpusteal"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/origin/player/playertest"
 )
@@ -127,6 +128,7 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 	}
 	n, token := startFullNode(t, hwenc.Config{Mode: hwenc.ModeOff})
 	s := createStream(t, n, token, "e2e")
+	steal := cpusteal.Start() // latency and stalls are judged unless the host starved the box
 
 	b := browsertest.Start(t, browsertest.Options{FakeCameraFPS: 30, Lifetime: 4 * time.Minute})
 	goLive(t, b.Tab(t), s.GoLiveURL)
@@ -181,7 +183,7 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 				if len(lat) == 0 {
 					t.Errorf("%s: no latency samples after settling", format)
 				} else if med := lat[len(lat)/2]; med > 1.5 {
-					t.Errorf("%s: median latency %.2fs, want ≤ 1.5s", format, med)
+					steal.Errorf(t, "%s: median latency %.2fs, want ≤ 1.5s", format, med)
 				}
 				// No stall once settled, also through the resolution ramp
 				// (the publisher is still ramping up during the first
@@ -206,8 +208,10 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 						t.Fatal(err)
 					}
 					_, seen2, err := playertest.WaitPlaying(again, advance, 60*time.Second)
-					if n := playertest.StallsAfter(seen2, 3); err != nil || n > 0 {
-						t.Errorf("%s: %d stalls after settling, then %d (err %v) on a second player", format, last.Stalls-settledStalls, n, err)
+					if n := playertest.StallsAfter(seen2, 3); err != nil {
+						t.Errorf("%s: %d stalls after settling, then the second player did not play: %v", format, last.Stalls-settledStalls, err)
+					} else if n > 0 {
+						steal.Errorf(t, "%s: %d stalls after settling, then %d on a second player", format, last.Stalls-settledStalls, n)
 					}
 				}
 			}
@@ -335,6 +339,7 @@ func TestStartAfterPublish(t *testing.T) {
 	b := browsertest.Start(t, browsertest.Options{FakeCameraFPS: 30, Lifetime: 3 * time.Minute})
 	const limit = 2 * time.Second
 	formats := []string{"ll-hls", "ll-dash"}
+	steal := cpusteal.Start()
 	// A first round on a freshly launched browser pays for Chromium's own
 	// cold start (player scripts, MSE, the decoder: up to ~1 s more here),
 	// which a viewer's running browser does not; it is logged, not judged.
@@ -353,7 +358,7 @@ func TestStartAfterPublish(t *testing.T) {
 		t.Logf("retry: publisher live → playing: %v", retry)
 		for _, f := range again {
 			if retry[f] > limit {
-				t.Errorf("%s: playing %v after the publisher went live (then %v), want ≤ %v", f, got[f], retry[f], limit)
+				steal.Errorf(t, "%s: playing %v after the publisher went live (then %v), want ≤ %v", f, got[f], retry[f], limit)
 			}
 		}
 	}

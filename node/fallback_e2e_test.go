@@ -7,6 +7,7 @@ import (
 
 	"github.com/edgenode/edgenode/hwenc"
 	"github.com/edgenode/edgenode/internal/browsertest"
+	"github.com/edgenode/edgenode/internal/cpusteal"
 	"github.com/edgenode/edgenode/origin/player/playertest"
 )
 
@@ -29,6 +30,7 @@ func TestFallbackPlayersKeepPlaying(t *testing.T) {
 		t.Fatalf("chosen %q (%s), want the pretend vaapi", enc.Chosen, enc.Why)
 	}
 
+	steal := cpusteal.Start()
 	b := browsertest.Start(t, browsertest.Options{FakeCameraFPS: 30, Lifetime: 4 * time.Minute})
 	goLive(t, b.Tab(t), s.GoLiveURL)
 	tab := b.Tab(t)
@@ -42,7 +44,9 @@ func TestFallbackPlayersKeepPlaying(t *testing.T) {
 	startWall, startT := time.Now(), first.CurrentTime
 	enc := streamEncoder(t, n, token, s.ID)
 	if enc.FellBack != "" {
-		t.Fatalf("fell back before the player played: %+v", enc)
+		// The fault comes 240 frames (8 s) in: a box starved by its host
+		// can take longer than that to start the browser and player.
+		steal.Fatalf(t, "fell back before the player played: %+v", enc)
 	}
 	t.Logf("playing at t=%.1f with %s (restarts %d)", first.CurrentTime, enc.Plugin, enc.Restarts)
 
@@ -72,7 +76,7 @@ func TestFallbackPlayersKeepPlaying(t *testing.T) {
 		t.Errorf("player errors: %v", last.Errors)
 	}
 	if !last.Playing || played < wall-3 {
-		t.Errorf("the player fell behind across the fallback: played %.1f s of %.1f s (playing %v): %s", played, wall, last.Playing, hlsState(tab))
+		steal.Errorf(t, "the player fell behind across the fallback: played %.1f s of %.1f s (playing %v): %s", played, wall, last.Playing, hlsState(tab))
 	}
 	if mv := string(fetch(t, s.HLSCMAFURL)); !strings.Contains(mv, enc.Renditions[0].Name+"/video.m3u8") || !strings.Contains(mv, "mp4a.40.2") {
 		t.Errorf("master after the fallback lacks the x264 rungs:\n%s", mv)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgenode/edgenode/internal/browsertest"
+	"github.com/edgenode/edgenode/internal/cpusteal"
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/mediatest"
 	"github.com/edgenode/edgenode/origin/player"
@@ -91,7 +92,7 @@ setInterval(function () {
 // average ~20) Chromium's playback clock fell behind by ~0.1 s/s at times
 // until hls.js re-synced (counted as a stall) and single samples reached
 // 1.7–2.4 s; a player that sits behind the target fails all the same.
-func checkRun(t *testing.T, what string, all []playertest.Status, from, settle, max float64, allowErrors bool) {
+func checkRun(t *testing.T, steal cpusteal.Window, what string, all []playertest.Status, from, settle, max float64, allowErrors bool) {
 	t.Helper()
 	stalls := -1
 	var lat []float64
@@ -118,10 +119,10 @@ func checkRun(t *testing.T, what string, all []playertest.Status, from, settle, 
 	t.Logf("%s: %d samples, latency median %.2fs p90 %.2fs worst %.2fs; stalls %d; hls.js latency %.2f target %.2f",
 		what, len(lat), med, p90, worst, last.Stalls-stalls, deref(last.LibLatency), deref(last.TargetLatency))
 	if med > max || worst > 2*max {
-		t.Errorf("%s: latency median %.2fs (want ≤ %.1fs), worst %.2fs (want ≤ %.1fs)", what, med, max, worst, 2*max)
+		steal.Errorf(t, "%s: latency median %.2fs (want ≤ %.1fs), worst %.2fs (want ≤ %.1fs)", what, med, max, worst, 2*max)
 	}
 	if last.Stalls > stalls+2 {
-		t.Errorf("%s: %d stalls once caught up", what, last.Stalls-stalls)
+		steal.Errorf(t, "%s: %d stalls once caught up", what, last.Stalls-stalls)
 	}
 }
 
@@ -139,6 +140,7 @@ func TestHLSJSLowLatencyRampReconnectRestart(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	steal := cpusteal.Start() // latency and stalls are judged unless the host starved the box
 	b := browsertest.Start(t, browsertest.Options{Lifetime: 3 * time.Minute})
 	bctx := b.Ctx
 
@@ -181,7 +183,7 @@ func TestHLSJSLowLatencyRampReconnectRestart(t *testing.T) {
 		}
 		t.Logf("t=%.2f lat=%.2f lib=%.2f target=%.2f buf=%.2f %dx%d stalls=%d", s.CurrentTime, deref(s.Latency), deref(s.LibLatency), deref(s.TargetLatency), s.Buffer, s.Width, s.Height, s.Stalls)
 	}
-	checkRun(t, "ramp", all, 0, 3, 1.5, false)
+	checkRun(t, steal, "ramp", all, 0, 3, 1.5, false)
 	widths := map[int]bool{}
 	for _, s := range all {
 		widths[s.Width] = true
@@ -200,7 +202,7 @@ func TestHLSJSLowLatencyRampReconnectRestart(t *testing.T) {
 	if err != nil || last.CurrentTime < before+14 {
 		t.Fatalf("after reconnect: %v (currentTime %.2f, was %.2f) %+v", err, last.CurrentTime, before, last)
 	}
-	checkRun(t, "reconnect", all, cur.CurrentTime, 8, 1.5, false)
+	checkRun(t, steal, "reconnect", all, cur.CurrentTime, 8, 1.5, false)
 	t.Logf("reconnect: latency %v", deref(last.Latency))
 
 	// Restart the node mid-stream: a new origin over the same state behind
@@ -232,7 +234,7 @@ func TestHLSJSLowLatencyRampReconnectRestart(t *testing.T) {
 	if len(last.Errors) > 0 {
 		t.Logf("restart: player saw %v while the node was down", last.Errors)
 	}
-	checkRun(t, "restart", all, cur.CurrentTime, 8, 1.5, true)
+	checkRun(t, steal, "restart", all, cur.CurrentTime, 8, 1.5, true)
 	t.Logf("restart: latency %v, stalls %d", deref(last.Latency), last.Stalls)
 }
 
