@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/edgenode/edgenode/hwenc"
 	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/internal/stockplayers"
@@ -64,10 +66,15 @@ func TestStockPlayers(t *testing.T) {
 			if err := stockplayers.Open(pub, srv.PublishURL(s.PushURLWHIP, 1280, 720, 30)); err != nil {
 				t.Fatal(err)
 			}
+			var p stockplayers.Publisher
+			var perr error
 			waitFor(t, 20*time.Second, "publisher live", func() bool {
-				p, err := stockplayers.ReadPublisher(pub)
-				if err != nil && strings.Contains(err.Error(), "publisher failed") {
-					t.Fatal(err)
+				p, perr = stockplayers.ReadPublisher(pub)
+				if perr != nil && strings.Contains(perr.Error(), "publisher failed") {
+					t.Fatal(perr)
+				}
+				if p.Status != "live" {
+					t.Logf("publisher: %+v (%v)", p, perr)
 				}
 				return p.Status == "live"
 			})
@@ -149,6 +156,9 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 		st := r.lastRead
 		if r.firstAt.IsZero() {
 			t.Errorf("%s: never played in %s: %+v", name, time.Since(r.started).Round(time.Second), st)
+			if l, err := chromedp.Run(r.tab, chromedp.Evaluate[[]string](`window.stock.log || []`)); err == nil && len(l) > 0 {
+				t.Logf("%s request log (debug=1):\n%s", name, strings.Join(l, "\n"))
+			}
 			continue
 		}
 		// Stalls after the warm-up (the page's clock: seconds since load).

@@ -48,6 +48,18 @@
     st.p = p;
     p.addEventListener("error", (e) => err("shaka: " + (e.detail && (e.detail.code + " " + JSON.stringify(e.detail.data).slice(0, 300)))));
     p.configure({ streaming: { lowLatencyMode: true } });
+    if (q.get("debug")) {
+      // Debugging only (?debug=1): every request Shaka makes, and the
+      // playlists it was given, in window.stock.log.
+      st.log = [];
+      const ne = p.getNetworkingEngine();
+      ne.registerRequestFilter((type, req) => st.log.length < 400 && st.log.push("req " + type + " " + JSON.stringify(req.uris)));
+      ne.registerResponseFilter((type, res) => {
+        if (type === shaka.net.NetworkingEngine.RequestType.MANIFEST && st.log.length < 400) {
+          st.log.push("manifest " + res.uri + "\n" + new TextDecoder().decode(res.data));
+        }
+      });
+    }
     p.attach(video).then(() => p.load(src)).then(() => video.play()).catch((e) => err("shaka load: " + (e.code || "") + " " + (e.message || JSON.stringify(e.data || e).slice(0, 300)) + (e.stack ? " " + e.stack.slice(0, 2000) : "")));
     latency = () => { const s = p.getStats(); return s && isFinite(s.liveLatency) ? s.liveLatency : null; };
     playheadDate = () => { const d = p.getPlayheadTimeAsDate(); return d ? d.getTime() : null; };

@@ -37,6 +37,13 @@
     try {
       const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
       pub.pc = pc;
+      // Listening from the start: ICE may connect while the answer is
+      // still being applied (setParameters below), and a listener added
+      // after that missed the event and left the page "starting".
+      pc.addEventListener("connectionstatechange", () => {
+        if (pc.connectionState === "connected") pub.status = "live";
+        if (pc.connectionState === "failed") { pub.status = "error"; pub.error = "ICE failed"; }
+      });
       const vt = pc.addTransceiver(stream.getVideoTracks()[0], { direction: "sendonly", streams: [stream] });
       pc.addTransceiver(stream.getAudioTracks()[0], { direction: "sendonly", streams: [stream] });
       const caps = RTCRtpSender.getCapabilities("video").codecs;
@@ -59,10 +66,6 @@
         p.degradationPreference = "maintain-resolution";
         await vt.sender.setParameters(p);
       } catch (e) { pub.note = "degradationPreference: " + e; }
-      pc.addEventListener("connectionstatechange", () => {
-        if (pc.connectionState === "connected") pub.status = "live";
-        if (pc.connectionState === "failed") { pub.status = "error"; pub.error = "ICE failed"; }
-      });
       let last = null;
       setInterval(async () => {
         (await pc.getStats()).forEach((s) => {
