@@ -675,8 +675,9 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 			t.Errorf("%v after kill -9: hls.js on level %d, not the source level %d", since, cur, srcLevel)
 		}
 		if st.Stalls != stalls {
-			steal.Errorf(t, "%v after kill -9: the source level stalled (%d → %d): %s\n%s", since, stalls, st.Stalls, hlsState(tab),
-				segTimeline(t, base, hwenc.AudioRendition+"/audio.m3u8"))
+			log, _ := playertest.Eval[[]string](tab, `window.edgenode.log.slice(-80)`)
+			steal.Errorf(t, "%v after kill -9: the source level stalled (%d → %d): %s\n%s\nhls.js log:\n%s", since, stalls, st.Stalls, hlsState(tab),
+				segTimeline(t, base, hwenc.AudioRendition+"/audio.m3u8"), strings.Join(log, "\n"))
 			stalls = st.Stalls
 		}
 		if at.Sub(winAt) >= time.Second {
