@@ -202,6 +202,9 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 		}
 		t.Logf("%s: first frame %.2fs, %d stalls after %s %v (all: %v), latency p50 %.2fs (own; target at the end %s) %.2fs (now - playhead date), glass-to-glass p50 %.2fs, player date - capture p50 %+.3fs [%+.3f..%+.3f] (%d reads), rungs %v, errors %v",
 			name, r.firstAt.Sub(r.started).Seconds(), len(stalls), stockWarmup, stalls, st.Stalls, p50(own), target, p50(wall), p50(g2g), p50(off), minOf(off), maxOf(off), len(off), rungs, st.Errors)
+		if len(st.StallInfo) > 0 {
+			t.Logf("%s: stalls as they began:\n%s", name, strings.Join(st.StallInfo, "\n"))
+		}
 		if len(stalls) > 1 {
 			t.Errorf("%s: %d stalls after the first %s, want at most 1: %v", name, len(stalls), stockWarmup, stalls)
 		}

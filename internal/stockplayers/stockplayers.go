@@ -186,6 +186,10 @@ type Stats struct {
 	FirstPlayMs *float64 `json:"firstPlayMs"`
 	Errors      []string `json:"errors"`
 	Frames      int      `json:"frames"`
+	// StallInfo describes each stall as it began: the page time, the
+	// playhead and the buffered ranges (hls.js: also its main buffer
+	// ahead and level).
+	StallInfo []string `json:"stallInfo"`
 }
 
 // ClockRead is one pixel-clock reading of a shown frame.

@@ -78,10 +78,22 @@
       stallStart = null;
     }
   });
+  // Each stall's picture of the buffers (the test prints them): where the
+  // playhead stood and every buffered range, per SourceBuffer where the
+  // player's MediaSource can be reached (hls.js: media.srcObject is not
+  // used, so the combined ranges of the element and hls.js's public
+  // mainForwardBufferInfo).
+  const ranges = (b) => { const r = []; for (let i = 0; i < b.length; i++) r.push(b.start(i).toFixed(2) + "-" + b.end(i).toFixed(2)); return r.join(","); };
   video.addEventListener("waiting", () => {
     if (st.firstPlayMs === null || stallStart !== null) return;
     st.waiting++;
     stallStart = performance.now();
+    if (st.stallInfo === undefined) st.stallInfo = [];
+    if (st.stallInfo.length < 20) {
+      let extra = "";
+      try { if (kind === "hlsjs" && st.p.mainForwardBufferInfo) extra = " main ahead " + st.p.mainForwardBufferInfo.len.toFixed(2) + " level " + st.p.currentLevel; } catch (e) { /* diagnostics only */ }
+      st.stallInfo.push("at " + ((stallStart - st.loadedAt) / 1000).toFixed(2) + "s t=" + video.currentTime.toFixed(2) + " buffered [" + ranges(video.buffered) + "]" + extra);
+    }
   });
 
   // The pixel clock, read from a shown frame about twice a second: the
@@ -123,7 +135,7 @@
       width: video.videoWidth, height: video.videoHeight,
       latency: safe(latency), target: safe(target), playheadDate: safe(playheadDate), rung: safe(rung), level: String(safe(level)),
       waiting: st.waiting, stalls: st.stalls, stalled: stallStart !== null ? (performance.now() - stallStart) / 1000 : 0,
-      firstPlayMs: st.firstPlayMs, errors: st.errors, frames: (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames) || 0,
+      firstPlayMs: st.firstPlayMs, errors: st.errors, stallInfo: st.stallInfo || [], frames: (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames) || 0,
     };
   };
 })();
