@@ -24,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/edgenode/edgenode/internal/hub"
+	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/internal/mediatest"
 	"github.com/edgenode/edgenode/origin/hls"
 )
@@ -648,5 +649,89 @@ func TestUnknownStreamFailsFast(t *testing.T) {
 	publish(t, h, 21, st, 2, false)
 	if c := <-done; c != 200 {
 		t.Errorf("known stream: %d", c)
+	}
+}
+
+// TestSourcePlaylistStartsWithASegment: the source video's playlist lists
+// only what its audio group (the transcoder's AAC rendition, here an Opus
+// one 700 ms behind in wall time) covers (hls/sync.go), so right when the
+// source's first segment is complete its listing has none; a media
+// playlist request waits until it has one rather than answer a playlist of
+// parts only, which hls.js takes as levelEmptyError and retries a second
+// later.
+func TestSourcePlaylistStartsWithASegment(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{})
+	h := hub.New(0)
+	o, err := New(Config{}, Deps{Hub: h, AudioRendition: "aac"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	o.RegisterRoutes(mux)
+	srv := httptest.NewServer(mux)
+	defer func() { srv.CloseClientConnections(); srv.Close(); _ = o.Close() }()
+
+	src, err := h.Publish(hub.Key{Stream: 7, Rendition: hub.Source}, hub.Session{ID: "src", Tracks: st.Tracks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opus := -1
+	for i, tr := range st.Tracks {
+		if tr.Codec == media.CodecOpus {
+			opus = i
+		}
+	}
+	aac, err := h.Publish(hub.Key{Stream: 7, Rendition: "aac"}, hub.Session{ID: "aac", Tracks: []media.Track{st.Tracks[opus]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait(); src.Close(); aac.Close() }()
+	start := time.Now()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_ = st.Play(ctx, src, mediatest.PlayOptions{Realtime: true, Start: start, Loops: 3})
+	}()
+	go func() {
+		// The audio of the same timeline, each frame written 700 ms
+		// after its capture time: an encoder's delay.
+		defer wg.Done()
+		for _, smp := range st.Samples {
+			if smp.Track != opus {
+				continue
+			}
+			au := *smp.AU
+			au.Time = start.Add(au.Duration(au.PTS))
+			tm := time.NewTimer(time.Until(au.Time.Add(700 * time.Millisecond)))
+			select {
+			case <-ctx.Done():
+				tm.Stop()
+				return
+			case <-tm.C:
+			}
+			aac.WriteAU(0, &au)
+		}
+	}()
+	// Asked before the source has a segment: held until it has one, and
+	// until that segment is listed (404 only until the packager has
+	// registered the stream, a few milliseconds).
+	r := get(t, srv.URL+"/cmaf/7/source/video.m3u8")
+	for deadline := time.Now().Add(2 * time.Second); r.code == http.StatusNotFound && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		r = get(t, srv.URL+"/cmaf/7/source/video.m3u8")
+	}
+	if r.code != http.StatusOK {
+		t.Fatalf("%d %s", r.code, r.body)
+	}
+	if !bytes.Contains(r.body, []byte("#EXTINF:")) {
+		t.Errorf("the first source playlist lists no complete segment:\n%s", r.body)
+	}
+	if !bytes.Contains(r.body, []byte("#EXT-X-PART:")) {
+		t.Errorf("the first source playlist lists no parts:\n%s", r.body)
 	}
 }

@@ -284,6 +284,33 @@ func (s *Server) variants(st *cmaf.Stream) []Variant {
 	return vs
 }
 
+// waitListed waits, up to the start timeout, until the source video's
+// playlist, as syncSnapshot lists it, has a complete media segment: the
+// track's own first segment is complete (waitStart) a little before its
+// audio group and the rungs cover it, and a playlist of parts only has no
+// segment to a player. hls.js raised levelEmptyError ("No Segments found
+// in Playlist") on the ladder's source playlist at start and retried it a
+// second later (TestStockPlayers: first frame 1.4 s against 0.4 s for
+// passthrough).
+func (s *Server) waitListed(ctx context.Context, t, audio *cmaf.Track, rungs []*cmaf.Track) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	defer cancel()
+	for {
+		tc, ac := t.Changed(), audio.Changed()
+		if hasMedia(syncSnapshot(t.Snapshot(), audio.Snapshot(), rungSnapshots(rungs)...)) {
+			return
+		}
+		// The source's frames come every few tens of milliseconds, so its
+		// changes also wake a wait on the rungs.
+		select {
+		case <-ctx.Done():
+			return
+		case <-tc:
+		case <-ac:
+		}
+	}
+}
+
 // waitReady waits up to d for every track to be playable.
 func (s *Server) waitReady(ctx context.Context, d time.Duration, tracks func() []*cmaf.Track) {
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -430,6 +457,9 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 	if !s.waitStart(r.Context(), func() []*cmaf.Track { return []*cmaf.Track{t} }) {
 		s.fail(w, "media", http.StatusNotFound, notFoundCache, "no media yet")
 		return
+	}
+	if a := s.audioGroup(st, rendition, kind); a != nil {
+		s.waitListed(r.Context(), t, a, s.rungs(st, rendition, kind))
 	}
 	snap := t.Snapshot()
 	td := time.Duration(TargetDuration(snap)) * time.Second
