@@ -123,6 +123,18 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 			t.Fatal(err)
 		}
 	}
+	// The listed edge of every media playlist, to line stalls up with the
+	// playlist that held its edge back.
+	ectx, ecancel := context.WithCancel(context.Background())
+	defer ecancel()
+	master := viaBase(n, s.HLSCMAFURL, base)
+	names := []string{"source/video.m3u8"}
+	if mv := string(fetch(t, master)); strings.Contains(mv, "aac/audio.m3u8") {
+		names = append(names, "aac/audio.m3u8", "480p/video.m3u8", "360p/video.m3u8")
+	} else {
+		names = append(names, "source/audio.m3u8")
+	}
+	edges := sampleEdges(ectx, strings.TrimSuffix(master, "/master.m3u8"), names)
 	deadline := time.Now().Add(stockPlay + 30*time.Second)
 	for time.Now().Before(deadline) {
 		done := true
@@ -151,6 +163,8 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 	}
 	p, _ := stockplayers.ReadPublisher(pub)
 	t.Logf("publisher: %dx%d %.0f fps %d kbit/s", p.Width, p.Height, p.FPS, p.Kbps)
+	ecancel()
+	t.Logf("listed edges behind the wall clock: %s", edges.summary())
 	for _, r := range runs {
 		name := fmt.Sprintf("%s %s", r.player, r.format)
 		st := r.lastRead
@@ -204,6 +218,12 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 			name, r.firstAt.Sub(r.started).Seconds(), len(stalls), stockWarmup, stalls, st.Stalls, p50(own), target, p50(wall), p50(g2g), p50(off), minOf(off), maxOf(off), len(off), rungs, st.Errors)
 		if len(st.StallInfo) > 0 {
 			t.Logf("%s: stalls as they began:\n%s", name, strings.Join(st.StallInfo, "\n"))
+		}
+		for _, x := range stalls {
+			if x.At > 0 {
+				at := r.started.Add(time.Duration(x.At * float64(time.Second)))
+				t.Logf("%s: stall at %.2fs (%.2fs long); listed edges behind the wall clock before it:\n%s", name, x.At, x.Dur, edges.before(at, 2*time.Second))
+			}
 		}
 		if len(stalls) > 1 {
 			t.Errorf("%s: %d stalls after the first %s, want at most 1: %v", name, len(stalls), stockWarmup, stalls)

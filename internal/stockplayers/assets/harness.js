@@ -9,6 +9,20 @@
     player: kind, src, errors: [], waiting: 0, stalls: [], firstPlayMs: null, clock: [],
     loadedAt: performance.now(), p: null,
   });
+  // Every SourceBuffer a player creates, with its type, so a stall can
+  // say which track ran out (the element's buffered is their
+  // intersection). Wrapping addSourceBuffer changes nothing the player
+  // sees.
+  const sbs = [];
+  for (const MS of [window.MediaSource, window.ManagedMediaSource]) {
+    if (!MS) continue;
+    const add = MS.prototype.addSourceBuffer;
+    MS.prototype.addSourceBuffer = function (type) {
+      const sb = add.call(this, type);
+      sbs.push({ type: String(type).split(";")[0], sb });
+      return sb;
+    };
+  }
   const err = (s) => { if (st.errors.length < 50) st.errors.push(String(s)); };
   window.addEventListener("error", (e) => err("page: " + e.message));
   window.addEventListener("unhandledrejection", (e) => err("page: " + (e.reason && e.reason.stack || e.reason)));
@@ -20,7 +34,9 @@
     // https://github.com/video-dev/hls.js/blob/master/docs/API.md#lowlatencymode
     const p = new Hls({ lowLatencyMode: true });
     st.p = p;
-    p.on(Hls.Events.ERROR, (_, d) => err("hls.js: " + d.type + " " + d.details + (d.fatal ? " (fatal)" : "")));
+    p.on(Hls.Events.ERROR, (_, d) => err("hls.js: " + d.type + " " + d.details + (d.fatal ? " (fatal)" : "") +
+      " at " + ((performance.now() - st.loadedAt) / 1000).toFixed(2) + "s" + (d.url || (d.context && d.context.url) ? " " + (d.url || d.context.url) : "") +
+      (d.reason ? " (" + d.reason + ")" : "") + (d.error && d.error.message ? " " + d.error.message : "")));
     p.loadSource(src);
     p.attachMedia(video);
     latency = () => p.latency;
@@ -92,6 +108,9 @@
     if (st.stallInfo.length < 20) {
       let extra = "";
       try { if (kind === "hlsjs" && st.p.mainForwardBufferInfo) extra = " main ahead " + st.p.mainForwardBufferInfo.len.toFixed(2) + " level " + st.p.currentLevel; } catch (e) { /* diagnostics only */ }
+      for (const x of sbs) {
+        try { extra += " " + x.type + " [" + ranges(x.sb.buffered) + "]"; } catch (e) { /* removed */ }
+      }
       st.stallInfo.push("at " + ((stallStart - st.loadedAt) / 1000).toFixed(2) + "s t=" + video.currentTime.toFixed(2) + " buffered [" + ranges(video.buffered) + "]" + extra);
     }
   });
