@@ -61,7 +61,14 @@ type node struct {
 
 func startNode(t *testing.T, cfg Config, h *hub.Hub, state State) *node {
 	t.Helper()
-	o, err := New(cfg, Deps{Hub: h, State: state})
+	return startNodeDeps(t, cfg, Deps{Hub: h, State: state})
+}
+
+// startNodeDeps is startNode with the origin's dependencies spelled out.
+func startNodeDeps(t *testing.T, cfg Config, deps Deps) *node {
+	t.Helper()
+	h := deps.Hub
+	o, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -662,17 +669,7 @@ func TestUnknownStreamFailsFast(t *testing.T) {
 func TestSourcePlaylistStartsWithASegment(t *testing.T) {
 	st := mediatest.Generate(t, mediatest.Options{})
 	h := hub.New(0)
-	o, err := New(Config{}, Deps{Hub: h, AudioRendition: "aac"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	o.RegisterRoutes(mux)
-	srv := httptest.NewServer(mux)
-	defer func() { srv.CloseClientConnections(); srv.Close(); _ = o.Close() }()
+	srv := startNodeDeps(t, Config{}, Deps{Hub: h, AudioRendition: "aac"}).srv
 
 	src, err := h.Publish(hub.Key{Stream: 7, Rendition: hub.Source}, hub.Session{ID: "src", Tracks: st.Tracks})
 	if err != nil {
