@@ -458,8 +458,13 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "media", http.StatusNotFound, notFoundCache, "no media yet")
 		return
 	}
-	if a := s.audioGroup(st, rendition, kind); a != nil {
-		s.waitListed(r.Context(), t, a, s.rungs(st, rendition, kind))
+	// Only a player's first, non-blocking load can come before the
+	// source's first segment is listed; blocking reloads (the hot path)
+	// never wait here.
+	if !q.blocking {
+		if a := s.audioGroup(st, rendition, kind); a != nil {
+			s.waitListed(r.Context(), t, a, s.rungs(st, rendition, kind))
+		}
 	}
 	snap := t.Snapshot()
 	td := time.Duration(TargetDuration(snap)) * time.Second
