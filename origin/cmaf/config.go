@@ -33,6 +33,20 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// PartLimit is the longest a part may be and what playlists advertise as
+// PART-TARGET: PartTarget plus a tenth, for the jitter of real frame
+// timestamps. A browser's 30 fps frames are 33.3 ms give or take a
+// fraction, so six of them are 0.2 s give or take a millisecond: with
+// the limit at exactly PartTarget six frames did not fit and most parts
+// of a browser's stream were five frames, 0.167 s, below the 85 % of
+// PART-TARGET that draft-pantos-hls-rfc8216bis §4.4.4.9 requires of
+// every part that is neither INDEPENDENT nor a segment's last. Parts aim
+// at PartTarget and never exceed PartLimit.
+func (c Config) PartLimit() time.Duration {
+	c = c.WithDefaults()
+	return c.PartTarget + c.PartTarget/10
+}
+
 // Validate checks c (after defaults); errors name the key.
 func (c Config) Validate() error {
 	c = c.WithDefaults()

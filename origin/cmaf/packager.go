@@ -222,7 +222,7 @@ func (p *Packager) StartSession(sess *hub.Session) error {
 		if w != nil {
 			w.t.mu.Lock()
 			w.t.ended = false
-			w.t.info.PartTarget, w.t.info.SegmentTarget = p.cfg.PartTarget, p.cfg.SegmentDuration
+			w.t.info.PartTarget, w.t.info.SegmentTarget = p.cfg.PartLimit(), p.cfg.SegmentDuration
 			w.t.nextMSN, w.t.nextPart = p.num.NextMSN, 0
 			w.t.notifyLocked()
 			w.t.mu.Unlock()
@@ -632,7 +632,7 @@ func (w *writer) leaderAdd(s *sample) error {
 		w.lastDur = dur
 		// LL-HLS §4.4.4.9: a part never exceeds PART-TARGET: when pd does
 		// not fit (its duration came out longer than predicted), cut first.
-		if len(w.part) > 0 && w.dur(w.partTk+dur) > cfg.PartTarget {
+		if len(w.part) > 0 && w.dur(w.partTk+dur) > cfg.PartLimit() {
 			if err := w.closePart(); err != nil {
 				return err
 			}
@@ -653,8 +653,17 @@ func (w *writer) leaderAdd(s *sample) error {
 	if w.seg != nil {
 		segDur = w.dur(w.seg.Ticks + w.partTk)
 	}
+	long := cfg.SegmentDuration * 9 / 10
+	if w.t.kind == Audio {
+		// An audio leader (an audio-only stream) can cut at any frame:
+		// the jitter allowance is for key frames, and with it every
+		// segment ended a part early (0.9 s of 20 ms Opus frames, its
+		// last part 0.1 s). Cut when the segment is within half a frame
+		// of its target.
+		long = cfg.SegmentDuration - w.dur(w.lastDur)/2
+	}
 	cut := s.key && w.seg != nil && (w.newInit || w.disc ||
-		segDur >= cfg.SegmentDuration*9/10 || (w.firstSeg && segDur >= cfg.PartTarget))
+		segDur >= long || (w.firstSeg && segDur >= cfg.PartTarget))
 	if c := w.p.clock; c != nil && w.t.kind == Audio && w.seg != nil && c.active() {
 		// clock.go: an audio-only rendition cuts at the video's boundaries
 		// (its own rule only for an overlong segment).
@@ -683,8 +692,9 @@ func (w *writer) leaderAdd(s *sample) error {
 			w.addGaps(hole, s.dts)
 		}
 		w.p.leaderCut(at, true, disc)
-	} else if len(w.part) > 0 && w.dur(w.partTk+w.lastDur) > cfg.PartTarget {
-		// §4.4.4.9: a part never exceeds PART-TARGET.
+	} else if len(w.part) > 0 && (w.dur(w.partTk+w.lastDur) > cfg.PartLimit() || w.dur(w.partTk) >= cfg.PartTarget-w.dur(w.lastDur)/2) {
+		// §4.4.4.9: a part never exceeds PART-TARGET (PartLimit); it
+		// ends at the frame nearest PartTarget.
 		at := w.dur(s.dts)
 		if err := w.closePart(); err != nil {
 			return err
@@ -797,7 +807,7 @@ func (w *writer) followerAdd(s *sample) error {
 		dur := s.dts - pd.dts
 		w.lastDur = dur
 		// Parts stay within PART-TARGET also when the leader is late.
-		if len(w.part) > 0 && w.dur(w.partTk+dur) > w.p.cfg.PartTarget {
+		if len(w.part) > 0 && w.dur(w.partTk+dur) > w.p.cfg.PartLimit() {
 			if err := w.closePart(); err != nil {
 				return err
 			}
@@ -821,7 +831,7 @@ func (w *writer) cutAt(at time.Duration, seg bool) {
 		}
 		// A sample that would push the part past PART-TARGET stays pending
 		// and starts the next part.
-		if len(w.part) == 0 || w.dur(w.partTk+dur) <= w.p.cfg.PartTarget {
+		if len(w.part) == 0 || w.dur(w.partTk+dur) <= w.p.cfg.PartLimit() {
 			w.pending = nil
 			if err := w.push(pd, dur); err != nil {
 				w.p.log.Warn("origin: audio part", "err", err)
@@ -1104,6 +1114,14 @@ func (w *writer) flushAll() {
 		dur := w.lastDur
 		if dur == 0 {
 			dur = uint64(w.ticks(20 * time.Millisecond))
+		}
+		// LL-HLS §4.4.4.9: the last sample of a session does not push
+		// its part past PART-TARGET either (a session's audio outlasts
+		// its last video cut by a frame or more).
+		if len(w.part) > 0 && w.dur(w.partTk+dur) > w.p.cfg.PartLimit() {
+			if err := w.closePart(); err != nil {
+				w.p.log.Warn("origin: flush", "err", err)
+			}
 		}
 		if err := w.push(pd, dur); err != nil {
 			w.p.log.Warn("origin: flush", "err", err)

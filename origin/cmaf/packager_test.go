@@ -121,7 +121,7 @@ func TestPackagerSegmentsAndParts(t *testing.T) {
 			t.Errorf("segment %d lasts %v, want ~1s", sg.MSN, sg.Duration)
 		}
 		for _, pt := range sg.Parts {
-			if pt.Duration > cfg.PartTarget {
+			if pt.Duration > cfg.PartLimit() {
 				t.Errorf("part %d.%d lasts %v > PART-TARGET", sg.MSN, pt.Index, pt.Duration)
 			}
 		}
@@ -135,7 +135,7 @@ func TestPackagerSegmentsAndParts(t *testing.T) {
 	}
 	for _, sg := range as.Segments {
 		for _, pt := range sg.Parts {
-			if pt.Duration > cfg.PartTarget {
+			if pt.Duration > cfg.PartLimit() {
 				t.Errorf("audio part %d.%d lasts %v", sg.MSN, pt.Index, pt.Duration)
 			}
 		}

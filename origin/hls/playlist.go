@@ -259,7 +259,11 @@ func Multivariant(vs []Variant) []byte {
 		if v.Video.Width > 0 {
 			fmt.Fprintf(&b, ",RESOLUTION=%dx%d", v.Video.Width, v.Video.Height)
 		}
-		fmt.Fprintf(&b, ",FRAME-RATE=%.3f", fr)
+		if v.Video.Kind != cmaf.Audio {
+			// §4.4.6.2: FRAME-RATE describes video; an audio-only
+			// stream's one variant has none.
+			fmt.Fprintf(&b, ",FRAME-RATE=%.3f", fr)
+		}
 		if v.Audio != nil {
 			fmt.Fprintf(&b, ",AUDIO=\"%s\"", v.AudioGroup)
 		}
