@@ -26,6 +26,7 @@ import (
 	"github.com/edgenode/edgenode/hwenc"
 	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/internal/cpusteal"
+	"github.com/edgenode/edgenode/internal/manifestrules"
 	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/node"
 	"github.com/edgenode/edgenode/origin/hls"
@@ -355,6 +356,11 @@ func TestTranscodedLadderEndToEnd(t *testing.T) {
 	if !strings.Contains(mpd, `codecs="mp4a.40.2"`) || strings.Contains(mpd, `codecs="opus"`) {
 		t.Errorf("MPD audio should be AAC only:\n%s", mpd)
 	}
+
+	// Every manifest rule (internal/manifestrules) on the real ladder,
+	// seconds after its rungs appeared: valid fields, a budgetable
+	// bandwidth per rung, and every listed object served.
+	checkRules(t, s.DASHURL, s.HLSCMAFURL, rungs, "ladder start")
 
 	// Segment alignment: the same MSN is the same media time in every
 	// rendition, also for rungs that started seconds after the source.
@@ -895,4 +901,28 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// checkRules applies internal/manifestrules to a stream's MPD and
+// multivariant playlist (and all they list), with the ladder's rate caps.
+func checkRules(t *testing.T, mpdURL, masterURL string, rungs map[string]media.Rendition, when string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	exp := manifestrules.Expect{RateCaps: map[string]int{}}
+	for name, r := range rungs {
+		exp.RateCaps[name] = r.Bitrate
+	}
+	get := manifestrules.HTTPGet(nil)
+	body := fetch(t, mpdURL)
+	errs := manifestrules.CheckMPD(ctx, mpdURL, body, get, time.Now(), exp)
+	for _, e := range errs {
+		t.Errorf("%s: %s", when, e)
+	}
+	if len(errs) > 0 {
+		t.Logf("%s: MPD\n%s", when, body)
+	}
+	for _, e := range manifestrules.CheckHLS(ctx, masterURL, get, exp) {
+		t.Errorf("%s: %s", when, e)
+	}
 }

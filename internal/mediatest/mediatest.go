@@ -281,6 +281,10 @@ type PlayOptions struct {
 	Loops int
 	// Start is the wall-clock time of timestamp 0 (default: now).
 	Start time.Time
+	// Skip leaves out what comes before this media time (video from the
+	// first key frame at or after it), as an encoder that starts late
+	// on the same timeline does.
+	Skip time.Duration
 }
 
 // Play writes the stream's samples into pub, stamping each AccessUnit's
@@ -294,9 +298,16 @@ func (s *Stream) Play(ctx context.Context, pub *hub.Publisher, o PlayOptions) er
 	if start.IsZero() {
 		start = time.Now()
 	}
+	started := map[int]bool{}
 	for loop := 0; loop < o.Loops; loop++ {
 		shift := time.Duration(loop) * s.Duration
 		for _, smp := range s.Samples {
+			if o.Skip > 0 && !started[smp.Track] {
+				if shift+smp.AU.Duration(smp.AU.DTS) < o.Skip || (smp.AU.Codec.IsVideo() && !smp.AU.Key) {
+					continue
+				}
+				started[smp.Track] = true
+			}
 			au := *smp.AU
 			au.PTS += int64(shift) * int64(au.Codec.ClockRate()) / int64(time.Second)
 			au.DTS += int64(shift) * int64(au.Codec.ClockRate()) / int64(time.Second)
