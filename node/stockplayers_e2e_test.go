@@ -219,10 +219,26 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 		if len(st.StallInfo) > 0 {
 			t.Logf("%s: stalls as they began:\n%s", name, strings.Join(st.StallInfo, "\n"))
 		}
-		for _, x := range stalls {
+		var plog []string
+		if os.Getenv("EDGENODE_STOCK_DEBUG") != "" {
+			plog, _ = chromedp.Run(r.tab, chromedp.Evaluate[[]string](`window.stock.log || []`))
+		}
+		for _, x := range st.Stalls {
 			if x.At > 0 {
 				at := r.started.Add(time.Duration(x.At * float64(time.Second)))
 				t.Logf("%s: stall at %.2fs (%.2fs long); listed edges behind the wall clock before it:\n%s", name, x.At, x.Dur, edges.before(at, 2*time.Second))
+			}
+			if len(plog) > 0 {
+				// The player's own log (debug=1) from 3 s before the
+				// stall until it ended.
+				var l []string
+				for _, line := range plog {
+					var ts float64
+					if _, err := fmt.Sscanf(line, "%f", &ts); err == nil && ts >= x.At-3 && ts <= x.At+x.Dur+0.2 {
+						l = append(l, line)
+					}
+				}
+				t.Logf("%s: its log around the stall at %.2fs:\n%s", name, x.At, strings.Join(l, "\n"))
 			}
 		}
 		if len(stalls) > 1 {

@@ -32,7 +32,18 @@
   let latency = () => null, target = () => null, playheadDate = () => null, rung = () => null, level = () => null;
   if (kind === "hlsjs") {
     // https://github.com/video-dev/hls.js/blob/master/docs/API.md#lowlatencymode
-    const p = new Hls({ lowLatencyMode: true });
+    const cfg = { lowLatencyMode: true };
+    if (q.get("debug")) {
+      // Debugging only (?debug=1): hls.js's own log, each line stamped
+      // with the page's clock, in window.stock.log (the test prints the
+      // lines around each stall).
+      st.log = [];
+      const keep = (lvl) => (...a) => {
+        if (st.log.length < 20000) st.log.push(((performance.now() - st.loadedAt) / 1000).toFixed(3) + " " + lvl + " " + a.map(String).join(" ").slice(0, 400));
+      };
+      cfg.debug = { trace: () => {}, debug: keep("D"), log: keep("L"), info: keep("I"), warn: keep("W"), error: keep("E") };
+    }
+    const p = new Hls(cfg);
     st.p = p;
     p.on(Hls.Events.ERROR, (_, d) => err("hls.js: " + d.type + " " + d.details + (d.fatal ? " (fatal)" : "") +
       " at " + ((performance.now() - st.loadedAt) / 1000).toFixed(2) + "s" + (d.url || (d.context && d.context.url) ? " " + (d.url || d.context.url) : "") +
