@@ -922,7 +922,14 @@ func checkRules(t *testing.T, mpdURL, masterURL string, rungs map[string]media.R
 	if len(errs) > 0 {
 		t.Logf("%s: MPD\n%s", when, body)
 	}
-	for _, e := range manifestrules.CheckHLS(ctx, masterURL, get, exp) {
+	herrs := manifestrules.CheckHLS(ctx, masterURL, get, exp)
+	for _, e := range herrs {
 		t.Errorf("%s: %s", when, e)
+	}
+	if len(herrs) > 0 {
+		base := strings.TrimSuffix(masterURL, "master.m3u8")
+		for _, p := range []string{"source/video.m3u8", hwenc.AudioRendition + "/audio.m3u8"} {
+			t.Logf("%s: %s\n%s", when, p, fetch(t, base+p))
+		}
 	}
 }

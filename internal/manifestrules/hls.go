@@ -263,6 +263,8 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 		segParts  int
 		sawSeg    bool // parts before the first EXTINF may begin mid-segment
 		gapNext   bool
+		prevPDT   time.Time // of the segment before, within a discontinuity sequence
+		prevDur   float64   // its EXTINF
 	)
 	fetchInit := func(ref string) {
 		iu, err := resolve(u, ref)
@@ -288,14 +290,25 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 				fetchInit(ref)
 			}
 		case strings.HasPrefix(l, "#EXT-X-DISCONTINUITY"):
-			prevEnd = -1
+			prevEnd, prevPDT = -1, time.Time{}
 		case strings.HasPrefix(l, "#EXT-X-GAP"):
 			gapNext = true
 		case strings.HasPrefix(l, "#EXT-X-PROGRAM-DATE-TIME:"):
 			pdt = true
-			if _, err := time.Parse(time.RFC3339Nano, l[len("#EXT-X-PROGRAM-DATE-TIME:"):]); err != nil {
+			d, err := time.Parse(time.RFC3339Nano, l[len("#EXT-X-PROGRAM-DATE-TIME:"):])
+			if err != nil {
 				errs.add("rfc8216bis §4.4.4.6: %s bad EXT-X-PROGRAM-DATE-TIME %q", u, l)
+			} else if !prevPDT.IsZero() {
+				// §4.4.4.6: the date of a segment's first sample (to the
+				// millisecond a browser keeps, origin/hls programDateTime); within
+				// a discontinuity sequence dates advance as EXTINF does
+				// (players place segments, and align the renditions, by
+				// both: hls.js re-times fragments by the difference).
+				if diff := d.Sub(prevPDT) - time.Duration(prevDur*float64(time.Second)); diff > 1500*time.Microsecond || diff < -1500*time.Microsecond {
+					errs.add("rfc8216bis §4.4.4.6: %s PROGRAM-DATE-TIME %s is %v off the one before it plus its EXTINF", u, d.Format(time.RFC3339Nano), diff)
+				}
 			}
+			prevPDT = d
 		case strings.HasPrefix(l, "#EXT-X-PART:"):
 			d := number(attr(l, "DURATION"))
 			ref := attr(l, "URI")
@@ -330,7 +343,9 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 			}
 			if !pdt {
 				errs.add("rfc8216bis App. B.1: %s segment without EXT-X-PROGRAM-DATE-TIME", u)
+				prevPDT = time.Time{}
 			}
+			prevDur = d
 			pdt, segParts, sawSeg = false, 0, true
 			if i+1 >= len(ls) {
 				errs.add("rfc8216bis §4.4.4.1: %s EXTINF without a URI", u)

@@ -152,7 +152,7 @@ func MediaPlaylist(s cmaf.Snapshot, o MediaOptions) []byte {
 			lastInit = sg.InitID
 		}
 		// App. B.1: PROGRAM-DATE-TIME on every segment.
-		fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", sg.Wall.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
+		fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", programDateTime(sg.Wall, s.Info.Kind))
 		if i >= partsFrom {
 			for _, p := range sg.Parts {
 				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%s,URI=\"%s%s\"", secs(p.Duration), o.Prefix, cmaf.PartName(sg.MSN, p.Index))
@@ -276,4 +276,32 @@ func Multivariant(vs []Variant) []byte {
 		fmt.Fprintf(&b, "\n%s\n", v.URI)
 	}
 	return []byte(b.String())
+}
+
+// programDateTime writes a segment's EXT-X-PROGRAM-DATE-TIME (§4.4.4.6)
+// to the millisecond, which is all a browser's Date keeps, rounded so
+// that an audio playlist never places its media later than the video's:
+// video dates round up, audio dates round down and a millisecond more.
+//
+// Why: hls.js places an alternative audio playlist on the main one's
+// timeline by the difference of their dates (alignMediaPlaylistByPDT),
+// at every reload. AAC segments are whole 1024-sample frames, so their
+// dates are rarely whole milliseconds, and truncating both gave the
+// audio a random shift of up to ±1 ms per reload. Shifted later, a part
+// hls.js had loaded ended (by the playlist) a fraction of a millisecond
+// after the audio it had buffered; it then took the part at its buffer's
+// end for one already loaded ("loop loading") and stopped loading audio
+// until the video ran dry: on the x264 ladder stock hls.js stalled with
+// its audio buffer ending a second or more before its video (node
+// TestStockPlayers, hls.js debug log). Placed up to 2 ms early instead,
+// the next part always starts at or before the buffered audio's end.
+// The dates stay within 2 ms of the capture time.
+func programDateTime(wall time.Time, kind cmaf.Kind) string {
+	w := wall.UTC()
+	if kind == cmaf.Audio {
+		w = w.Truncate(time.Millisecond).Add(-time.Millisecond)
+	} else if r := w.Truncate(time.Millisecond); r.Before(w) {
+		w = r.Add(time.Millisecond)
+	}
+	return w.Format("2006-01-02T15:04:05.000Z07:00")
 }
