@@ -368,6 +368,10 @@ type writer struct {
 	captions  bool // a sample carried CEA-608/708 captions (hasCaptions)
 	lastDTS   uint64
 	hasLast   bool
+	// pushedEnd is where the last sample written into a part ends, within
+	// the session (pushed).
+	pushedEnd uint64
+	pushed    bool
 	lastDur   uint64
 
 	pending *sample
@@ -454,6 +458,7 @@ func (w *writer) startSession(tr media.Track, base time.Duration) {
 	w.newInit = true
 	w.waitKey = w.t.kind == Video
 	w.newSess = true
+	w.pushed = false
 	w.pending = nil
 	w.segClosed = true
 	w.clockWall = time.Time{}
@@ -846,12 +851,31 @@ func (w *writer) cutAt(at time.Duration, seg bool) {
 	}
 }
 
+// maxAudioStretch is the longest hole in a session's audio timestamps
+// that push closes by starting the sample after it early.
+const maxAudioStretch = 100 * time.Millisecond
+
 // push appends a sample with its duration to the open part, opening a
 // segment first if needed.
 func (w *writer) push(s *sample, dur uint64) error {
 	if dur == 0 {
 		dur = 1
 	}
+	// A short hole in the audio's timestamps (a lost Opus packet, a
+	// dropped AAC frame) where a part ended: the sample before it was
+	// written with its predicted duration, so the next part began after
+	// a hole, and players stall at a hole in their audio buffer (hls.js
+	// sat at one until its gap controller jumped it). Within a session
+	// and up to maxAudioStretch, the sample after the hole starts where
+	// the last one ended and lasts the hole longer: one audio frame plays
+	// at most that much early, and the timeline has no hole
+	// (manifestrules: PROGRAM-DATE-TIME and EXTINF agree).
+	if w.t.kind == Audio && w.pushed && !w.disc && !w.newInit && s.dts > w.pushedEnd &&
+		s.dts-w.pushedEnd <= uint64(w.ticks(maxAudioStretch)) {
+		dur += s.dts - w.pushedEnd
+		s.dts = w.pushedEnd
+	}
+	w.pushed, w.pushedEnd = true, s.dts+dur
 	if w.seg == nil {
 		if w.newInit {
 			if err := w.makeInit(media.Track{}); err != nil {
