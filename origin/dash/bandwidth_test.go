@@ -5,13 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/media"
@@ -38,26 +35,9 @@ func TestMPDBandwidthMatchesHLS(t *testing.T) {
 	defer cancel()
 	const rateCap = 2_500_000
 	stream := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 3 * time.Second}}})
-	h := hub.New(4096)
-	o, err := origin.New(origin.Config{}, origin.Deps{Hub: h, Metrics: prometheus.NewRegistry(),
+	e := startDeps(t, origin.Config{}, dash.Config{}, origin.Deps{Hub: hub.New(4096),
 		Ladders: ladder{{Name: hub.Source}, {Name: "720p", Width: 1280, Height: 720, Bitrate: rateCap}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	d, err := dash.New(dash.Config{}, o.Registry(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	o.RegisterRoutes(mux)
-	d.RegisterRoutes(mux)
-	hs := httptest.NewServer(mux)
-	defer hs.Close()
-	base := hs.URL
+	h, base := e.hub, e.url
 
 	for _, r := range []string{hub.Source, "720p"} {
 		pub, err := h.Publish(hub.Key{Stream: 7, Rendition: r}, hub.Session{ID: r, Tracks: stream.Tracks})
@@ -74,7 +54,7 @@ func TestMPDBandwidthMatchesHLS(t *testing.T) {
 	// the same window.
 	var last uint64
 	for stable := time.Now(); time.Since(stable) < 300*time.Millisecond; time.Sleep(20 * time.Millisecond) {
-		st, ok := o.Registry().Stream(7)
+		st, ok := e.reg.Stream(7)
 		if ok && len(st.Renditions()) == 2 {
 			if v := st.Version(); v != last {
 				last, stable = v, time.Now()

@@ -36,9 +36,19 @@ type env struct {
 // DASH server and the player page on loopback.
 func start(t *testing.T, ocfg origin.Config, dcfg dash.Config, queue int) *env {
 	t.Helper()
-	h := hub.New(queue)
+	return startDeps(t, ocfg, dcfg, origin.Deps{Hub: hub.New(queue)})
+}
+
+// startDeps is start with the origin's dependencies spelled out (the
+// ladder, the AAC rendition); Metrics is filled in when nil.
+func startDeps(t *testing.T, ocfg origin.Config, dcfg dash.Config, deps origin.Deps) *env {
+	t.Helper()
+	h := deps.Hub
 	reg := prometheus.NewRegistry()
-	o, err := origin.New(ocfg, origin.Deps{Hub: h, Metrics: reg})
+	if deps.Metrics == nil {
+		deps.Metrics = reg
+	}
+	o, err := origin.New(ocfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,14 +3,10 @@ package dash_test
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/manifestrules"
@@ -22,36 +18,12 @@ import (
 
 // rulesEnv is the real origin and DASH server of one node, with the
 // transcoder's ladder and AAC rendition as the node wires them.
-type rulesEnv struct {
-	hub *hub.Hub
-	url string
-}
+type rulesEnv struct{ *env }
 
 func startRules(t *testing.T, l ladder) *rulesEnv {
 	t.Helper()
-	h := hub.New(4096)
-	reg := prometheus.NewRegistry()
-	o, err := origin.New(origin.Config{EndGrace: 5 * time.Second}, origin.Deps{Hub: h, Metrics: reg, Ladders: l, AudioRendition: "aac"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	d, err := dash.New(dash.Config{}, o.Registry(), reg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	o.RegisterRoutes(mux)
-	d.RegisterRoutes(mux)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		hs.CloseClientConnections()
-		hs.Close()
-		_ = o.Close()
-	})
-	return &rulesEnv{hub: h, url: hs.URL}
+	return &rulesEnv{startDeps(t, origin.Config{EndGrace: 5 * time.Second}, dash.Config{},
+		origin.Deps{Hub: hub.New(4096), Ladders: l, AudioRendition: "aac"})}
 }
 
 // play publishes st as rendition r of stream id in real time from start,
