@@ -30,6 +30,11 @@
 //     segment is held until that segment is complete, so that players
 //     that reload once a second, as dash.js does, start with the next
 //     segment already listed (http.go holdForSegment);
+//   - Location: each live MPD names its next version, index.mpd?next=N
+//     (N: the segment after its newest), a URL the node holds until every
+//     track lists segment N; players follow it for their updates, so a
+//     CDN caches and coalesces one answer per segment and players learn of
+//     each segment as it starts (http.go holdForNext, docs/cdn.md rule 7);
 //   - a static MPD once the stream has ended.
 package dash
 

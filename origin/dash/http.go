@@ -16,8 +16,11 @@ import (
 
 // statusOf maps errors to HTTP status codes, in one place.
 func statusOf(err error) int {
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
 }
@@ -30,7 +33,11 @@ func (s *Server) fail(w http.ResponseWriter, err error) {
 	} else {
 		w.Header().Set("Cache-Control", cmaf.CacheNoStore)
 	}
-	http.Error(w, http.StatusText(code), code)
+	msg := http.StatusText(code)
+	if code == http.StatusBadRequest {
+		msg = err.Error() // says which parameter was wrong
+	}
+	http.Error(w, msg, code)
 	s.requests.WithLabelValues(strconv.Itoa(code)).Inc()
 }
 
@@ -208,6 +215,14 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, fmt.Errorf("%w: stream %q", ErrNotFound, r.PathValue("id")))
 		return
 	}
+	next, hasNext, err := parseNext(r)
+	if err != nil {
+		s.fail(w, err)
+		return
+	}
+	if hasNext {
+		s.holdForNext(r.Context(), id, next)
+	}
 	views, err := s.snapshot(r.Context(), id)
 	if err != nil {
 		s.fail(w, err)
@@ -251,6 +266,98 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 	}
 	s.requests.WithLabelValues("200").Inc()
 	httpx.ServeDocument(w, r, buf.Bytes())
+}
+
+// NextParam is the query parameter of an MPD's update URL: each live MPD
+// names, in its Location element, index.mpd?next=N with N the number
+// ($Number$, the LL-HLS media sequence number) of the segment after the
+// newest it lists.
+const NextParam = "next"
+
+// parseNext reads the update URL's segment number, if the request has one.
+func parseNext(r *http.Request) (uint64, bool, error) {
+	q := r.URL.Query()
+	if !q.Has(NextParam) {
+		return 0, false, nil
+	}
+	v := q.Get(NextParam)
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("%w: %s=%q is not a segment number (a decimal integer)", ErrBadRequest, NextParam, v)
+	}
+	return n, true, nil
+}
+
+// holdForNext holds a request for an MPD's update URL (?next=N, its
+// Location) until every track of the stream lists segment N, at most
+// three segment durations, or until the stream ends. The URL of each MPD
+// version is thus the same for every viewer and names what it will
+// contain, so a CDN may cache and coalesce it (docs/cdn.md rule 7) while
+// a player that reloads it learns of a segment as it starts: reloading
+// the one plain URL through a cache that keeps it a second (nginx cannot
+// keep anything shorter), dash.js learnt of each segment up to two
+// seconds late and stalled ten times a minute on the ladder. Stock
+// players follow Location for every update (ISO/IEC 23009-1 §5.3.1.2
+// Table 3, §5.4.1; dash.js 5.2 ManifestUpdater.refreshManifest, Shaka
+// Player 5.2 DashParser). Waiting on every track, not only the source
+// video, matters for the ladder: a rung's encoder starts each segment a
+// few frames after the source does, and an MPD written at the source's
+// boundary would list the rung's segment only in the next version, a
+// second later (waitsFor).
+func (s *Server) holdForNext(ctx context.Context, id, n uint64) {
+	st, ok := s.reg.Stream(id)
+	if !ok {
+		return // snapshot holds or fails a stream that is not live
+	}
+	p := primary(st)
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, max(p.Snapshot().Info.SegmentTarget, 100*time.Millisecond)*3)
+	defer cancel()
+	for {
+		var wait <-chan struct{}
+		for _, r := range st.Renditions() {
+			for _, t := range r.Tracks() {
+				ch := t.Changed()
+				snap := t.Snapshot()
+				if waitsFor(t == p, &snap, n) {
+					wait = ch
+					break
+				}
+			}
+			if wait != nil {
+				break
+			}
+		}
+		if wait == nil {
+			return
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// waitsFor reports whether an update for segment n waits for track snap:
+// the primary track until it has n; another only while it is on the
+// segment just before (a rung whose encoder is down, further behind,
+// must not hold every player's update).
+func waitsFor(primary bool, snap *cmaf.Snapshot, n uint64) bool {
+	k := len(snap.Segments)
+	if snap.Ended || n == 0 {
+		return false
+	}
+	if k == 0 {
+		return primary
+	}
+	last := snap.Segments[k-1].MSN
+	if primary {
+		return last < n
+	}
+	return last == n-1
 }
 
 // holdForSegment holds an MPD request while the window is only a

@@ -127,6 +127,16 @@ func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
 			mup = min(mup, partTarget)
 		}
 		m.MinimumUpdatePeriod = dur(mup)
+		// Where the next version is (ISO/IEC 23009-1 §5.3.1.2 Table 3,
+		// §5.4.1: a client uses Location for its updates): the URL of
+		// the MPD that lists the segment after this one's newest,
+		// relative so that it stays on whatever host (a CDN) the player
+		// uses. The node holds a request for it until that segment
+		// starts (http.go holdForNext).
+		if k := len(prim.snap.Segments); k > 0 {
+			next := prim.snap.Segments[k-1].MSN + 1
+			m.Location = []*mpd.LocationType{{Value: MPDName + "?" + NextParam + "=" + strconv.FormatUint(next, 10)}}
+		}
 		m.SuggestedPresentationDelay = dur(in.cfg.TargetLatency)
 		m.TimeShiftBufferDepth = dur(window)
 		// DASH-IF IOP v5 low latency: latency target and the playback

@@ -18,7 +18,6 @@
   };
   var current = null; // {destroy(), latency(), libLatency(), target(), catchUp()}
   var CATCH_UP_S = 1.0; // s behind the target latency before jumping forward
-  var MPD_SLOT_MS = 200; // dash.js MPD reload interval (startDash)
 
   function abs(path) { return base + path; }
   function err(msg) {
@@ -255,43 +254,15 @@
       p.on(E.PLAYBACK_RATE_CHANGED, function (e) { debugLog('dash.js rate ' + (e && e.playbackRate)); });
       p.on(E.PLAYBACK_SEEKING, function (e) { debugLog('dash.js seeking ' + (e && e.seekTime)); });
     }
-    // Behind a CDN the MPD is cached for a second (the node's s-maxage),
-    // so 200 ms reloads of one URL would still learn of a segment up to a
-    // second late: dash.js through the documented nginx stalled 17-26
-    // times in 35 s (origin/cdntest). Each reload asks for the MPD of the
-    // current 200 ms slot of the node's clock instead (?_t=slot): every
-    // viewer of the stream asks for the same URLs, so a CDN still sends
-    // the node at most five MPD requests a second per stream, and no copy
-    // is older than its slot.
-    p.addRequestInterceptor(function (req) {
-      var r = req && req.customData && req.customData.request;
-      if (r && r.type === 'MPD' && req.url) {
-        try {
-          var u = new URL(req.url, location.href);
-          u.searchParams.set('_t', String(Math.floor((Date.now() + st.clockOffsetMs) / MPD_SLOT_MS)));
-          req.url = u.toString();
-        } catch (e) { /* leave the URL as it is */ }
-      }
-      return Promise.resolve(req);
-    });
     p.initialize(video, url, true);
-    // dash.js lists only the segments of the MPD's SegmentTimeline and
-    // reloads the MPD at most once a second, one second after the previous
-    // answer: a segment that starts just after a reload is learnt of up to
-    // a second late, which at a 1 s latency target empties the buffer (one
-    // stall in ~10 s in node/e2e_test.go). Reloading every 200 ms bounds
-    // that to 0.2 s; the node answers each reload at once and tells the
-    // browser not to cache the MPD (a CDN in front serves its copy for up
-    // to a second).
-    var reload = setInterval(function () {
-      try {
-        if (p.isReady() && p.isDynamic()) { p.refreshManifest(function () {}); }
-      } catch (e) { /* not initialised yet */ }
-    }, MPD_SLOT_MS);
+    // New segments: each MPD names the URL of its next version
+    // (Location, index.mpd?next=N), which the node answers when segment N
+    // starts and a CDN caches for every viewer (origin/dash holdForNext);
+    // dash.js follows it on its own, as any stock DASH player does.
     window.edgenodeLib = p; // for diagnostics from the console or a test
     st.lib = 'dash.js ' + dashjs.Version;
     return {
-      destroy: function () { clearInterval(reload); p.reset(); },
+      destroy: function () { p.reset(); },
       latency: function () { var l = p.getCurrentLiveLatency(); return isFinite(l) && l > 0 ? l : null; },
       libLatency: function () { var l = p.getCurrentLiveLatency(); return isFinite(l) ? l : null; },
       target: function () { var t = p.getTargetLiveDelay(); return isFinite(t) ? t : null; },
