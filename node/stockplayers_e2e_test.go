@@ -97,6 +97,17 @@ func TestStockPlayers(t *testing.T) {
 					}
 				})
 			}
+			if mode == "ladder" {
+				// Acceptance 2: each player steps down a rung when its
+				// network is throttled and back up when it is lifted.
+				t.Run("abr", func(t *testing.T) {
+					for _, only := range stockKinds() {
+						t.Run(strings.ReplaceAll(only, " ", "-"), func(t *testing.T) {
+							playABR(t, b, srv, s, only)
+						})
+					}
+				})
+			}
 		})
 	}
 }
@@ -115,10 +126,10 @@ const (
 )
 
 // stockKinds lists the player and format of each run ("hlsjs hls"),
-// EDGENODE_STOCK_ONLY's alone when it is set.
+// EDGENODE_STOCK_ONLY's (comma-separated) when it is set.
 func stockKinds() []string {
-	if only := os.Getenv("EDGENODE_STOCK_ONLY"); only != "" { // e.g. "shaka hls"
-		return []string{only}
+	if only := os.Getenv("EDGENODE_STOCK_ONLY"); only != "" { // e.g. "shaka hls" or "dashjs dash,shaka hls"
+		return strings.Split(only, ",")
 	}
 	return []string{"hlsjs hls", "dashjs dash", "shaka dash", "shaka hls"}
 }

@@ -184,8 +184,10 @@ type Stats struct {
 	Stalls      []Stall  `json:"stalls"`
 	Stalled     float64  `json:"stalled"` // the current stall so far (s)
 	FirstPlayMs *float64 `json:"firstPlayMs"`
-	Errors      []string `json:"errors"`
-	Frames      int      `json:"frames"`
+	// FirstPlayDate is the page's Date.now() (ms) at the first frame.
+	FirstPlayDate *float64 `json:"firstPlayDate"`
+	Errors        []string `json:"errors"`
+	Frames        int      `json:"frames"`
 	// StallInfo describes each stall as it began: the page time, the
 	// playhead and the buffered ranges (hls.js: also its main buffer
 	// ahead and level).

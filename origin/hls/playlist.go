@@ -53,6 +53,28 @@ func secs(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 5, 64)
 }
 
+// mediaSecs renders the duration of a segment (EXTINF) or part
+// (EXT-X-PART DURATION): in whole microseconds, rounded up, plus one, so
+// that every listed duration is 1-2 µs longer than its media and never
+// shorter. Shaka Player 5.2.12 (the newest on npm) re-derives a part's
+// SourceBuffer timestampOffset from the playlist's start time and the
+// part's tfdt before each append, and compares it with the offset it set
+// before, which it had nudged by +1 ms when negative (a workaround for
+// legacy Edge, shaka-player#1281; on a live stream the offset is
+// negative: presentation time 0 is the first listed segment); a
+// difference of 1 ms or more makes it abort() the SourceBuffer, after
+// which MSE drops media until the next keyframe. With durations rounded
+// to the nearest 10 µs half the parts came out a hair short, the
+// difference 1 ms or more, and Shaka dropped every part after each
+// segment's first: 0.2 s of picture per second, a 5-12 ms stall at every
+// segment boundary (node TestStockPlayers, LL-HLS passthrough: 34 stalls
+// a minute). Durations never short keep the difference under 1 ms.
+// Fixed upstream (shaka-player#10559, #10591), not yet released.
+func mediaSecs(d time.Duration) string {
+	us := (d+time.Microsecond-1)/time.Microsecond + 1
+	return strconv.FormatFloat(float64(us)/1e6, 'f', 6, 64)
+}
+
 // LastPart returns the position of the last complete part in s.
 func LastPart(s cmaf.Snapshot) (msn uint64, part int, ok bool) {
 	for i := len(s.Segments) - 1; i >= 0; i-- {
@@ -155,7 +177,7 @@ func MediaPlaylist(s cmaf.Snapshot, o MediaOptions) []byte {
 		fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", programDateTime(sg.Wall, s.Info.Kind))
 		if i >= partsFrom {
 			for _, p := range sg.Parts {
-				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%s,URI=\"%s%s\"", secs(p.Duration), o.Prefix, cmaf.PartName(sg.MSN, p.Index))
+				fmt.Fprintf(&b, "#EXT-X-PART:DURATION=%s,URI=\"%s%s\"", mediaSecs(p.Duration), o.Prefix, cmaf.PartName(sg.MSN, p.Index))
 				if p.Independent {
 					b.WriteString(",INDEPENDENT=YES")
 				}
@@ -169,7 +191,7 @@ func MediaPlaylist(s cmaf.Snapshot, o MediaOptions) []byte {
 			b.WriteString("#EXT-X-GAP\n")
 		}
 		if sg.Complete {
-			fmt.Fprintf(&b, "#EXTINF:%s,\n%s%s\n", secs(sg.Duration), o.Prefix, cmaf.SegmentName(sg.MSN))
+			fmt.Fprintf(&b, "#EXTINF:%s,\n%s%s\n", mediaSecs(sg.Duration), o.Prefix, cmaf.SegmentName(sg.MSN))
 		}
 	}
 	if !s.Ended {

@@ -2,6 +2,7 @@ package hls
 
 import (
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestMediaPlaylist(t *testing.T) {
 		"#EXT-X-PART-INF:PART-TARGET=0.200\n",
 		"#EXT-X-MAP:URI=\"video/init1.mp4\"\n",
 		"#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"video/init2.mp4\"\n#EXT-X-PROGRAM-DATE-TIME:2026-01-02T03:04:13.000Z\n",
-		"#EXT-X-PART:DURATION=0.20000,URI=\"video/part111.1.m4s\"\n",
+		"#EXT-X-PART:DURATION=0.200001,URI=\"video/part111.1.m4s\"\n",
 		"#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"video/part111.2.m4s\"\n",
 		"#EXT-X-RENDITION-REPORT:URI=\"../low/video.m3u8\",LAST-MSN=111,LAST-PART=1\n",
 	} {
@@ -196,9 +197,9 @@ func TestMediaPlaylistGap(t *testing.T) {
 	txt := string(body)
 	for _, want := range []string{
 		"#EXT-X-MEDIA-SEQUENCE:100\n",
-		"#EXT-X-GAP\n#EXTINF:1.00000,\nvideo/seg105.m4s\n",
-		"#EXT-X-GAP\n#EXTINF:1.00000,\nvideo/seg106.m4s\n",
-		"#EXTINF:1.00000,\nvideo/seg107.m4s\n",
+		"#EXT-X-GAP\n#EXTINF:1.000001,\nvideo/seg105.m4s\n",
+		"#EXT-X-GAP\n#EXTINF:1.000001,\nvideo/seg106.m4s\n",
+		"#EXTINF:1.000001,\nvideo/seg107.m4s\n",
 	} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("playlist lacks %q:\n%s", want, txt)
@@ -207,7 +208,7 @@ func TestMediaPlaylistGap(t *testing.T) {
 	if n := strings.Count(txt, "#EXT-X-GAP"); n != 2 {
 		t.Errorf("%d EXT-X-GAP tags, want 2:\n%s", n, txt)
 	}
-	for _, bad := range []string{"part105.", "part106.", "#EXT-X-GAP\n#EXTINF:1.00000,\nvideo/seg107.m4s"} {
+	for _, bad := range []string{"part105.", "part106.", "#EXT-X-GAP\n#EXTINF:1.000001,\nvideo/seg107.m4s"} {
 		if strings.Contains(txt, bad) {
 			t.Errorf("playlist has %q:\n%s", bad, txt)
 		}
@@ -253,6 +254,30 @@ func TestMultivariantClosedCaptions(t *testing.T) {
 		}
 		if hasGroup != (tc.want[0] == "cc") {
 			t.Errorf("%s: CLOSED-CAPTIONS group listed %v\n%s", tc.name, hasGroup, body)
+		}
+	}
+}
+
+// TestMediaSecs: listed durations are never shorter than the media and at
+// most 2 µs longer (Shaka Player 5.2.12 dropped parts after a duration
+// listed a hair short, mediaSecs).
+func TestMediaSecs(t *testing.T) {
+	for _, ticks := range []int64{18000, 18003, 17997, 90000, 90090, 6000, 1} {
+		d := time.Duration(ticks) * time.Second / 90000
+		v, err := strconv.ParseFloat(mediaSecs(d), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact := float64(ticks) / 90000
+		if v < exact+1e-6-1e-12 || v > exact+2e-6+1e-12 {
+			t.Errorf("%d ticks at 90 kHz (%.9f s): listed %s, want 1-2 µs longer", ticks, exact, mediaSecs(d))
+		}
+	}
+	for _, samples := range []int64{1024 * 47, 960 * 50} {
+		d := time.Duration(samples) * time.Second / 48000
+		v, _ := strconv.ParseFloat(mediaSecs(d), 64)
+		if exact := float64(samples) / 48000; v < exact+1e-6-1e-12 || v > exact+2e-6+1e-12 {
+			t.Errorf("%d samples at 48 kHz: listed %s", samples, mediaSecs(d))
 		}
 	}
 }

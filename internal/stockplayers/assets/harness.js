@@ -99,7 +99,7 @@
   // Stalls: a "waiting" after playback began, until "playing" again.
   let stallStart = null;
   video.addEventListener("playing", () => {
-    if (st.firstPlayMs === null) st.firstPlayMs = performance.now() - st.loadedAt;
+    if (st.firstPlayMs === null) { st.firstPlayMs = performance.now() - st.loadedAt; st.firstPlayDate = Date.now(); }
     if (stallStart !== null) {
       st.stalls.push({ at: (stallStart - st.loadedAt) / 1000, dur: (performance.now() - stallStart) / 1000 });
       stallStart = null;
@@ -110,7 +110,7 @@
   // player's MediaSource can be reached (hls.js: media.srcObject is not
   // used, so the combined ranges of the element and hls.js's public
   // mainForwardBufferInfo).
-  const ranges = (b) => { const r = []; for (let i = 0; i < b.length; i++) r.push(b.start(i).toFixed(2) + "-" + b.end(i).toFixed(2)); return r.join(","); };
+  const ranges = (b) => { const r = []; for (let i = 0; i < b.length; i++) r.push(b.start(i).toFixed(3) + "-" + b.end(i).toFixed(3)); return r.join(","); };
   video.addEventListener("waiting", () => {
     if (st.firstPlayMs === null || stallStart !== null) return;
     st.waiting++;
@@ -123,6 +123,17 @@
         try { extra += " " + x.type + " [" + ranges(x.sb.buffered) + "]"; } catch (e) { /* removed */ }
       }
       st.stallInfo.push("at " + ((stallStart - st.loadedAt) / 1000).toFixed(2) + "s t=" + video.currentTime.toFixed(2) + " buffered [" + ranges(video.buffered) + "]" + extra);
+      // Half a second on, still stalled: did media arrive (a hole at the
+      // playhead) or not (loading fell behind)?
+      const began = stallStart;
+      setTimeout(() => {
+        if (stallStart !== began) return;
+        let later = "";
+        for (const x of sbs) {
+          try { later += " " + x.type + " [" + ranges(x.sb.buffered) + "]"; } catch (e) { /* removed */ }
+        }
+        st.stallInfo.push("  0.5 s into it: t=" + video.currentTime.toFixed(3) + " readyState " + video.readyState + later);
+      }, 500);
     }
   });
 
@@ -165,7 +176,7 @@
       width: video.videoWidth, height: video.videoHeight,
       latency: safe(latency), target: safe(target), playheadDate: safe(playheadDate), rung: safe(rung), level: String(safe(level)),
       waiting: st.waiting, stalls: st.stalls, stalled: stallStart !== null ? (performance.now() - stallStart) / 1000 : 0,
-      firstPlayMs: st.firstPlayMs, errors: st.errors, stallInfo: st.stallInfo || [], frames: (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames) || 0,
+      firstPlayMs: st.firstPlayMs, firstPlayDate: st.firstPlayDate || null, errors: st.errors, stallInfo: st.stallInfo || [], frames: (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames) || 0,
     };
   };
 })();
