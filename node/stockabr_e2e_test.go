@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,17 +13,21 @@ import (
 	"github.com/edgenode/edgenode/internal/stockplayers"
 )
 
-var streamInfRE = regexp.MustCompile(`#EXT-X-STREAM-INF:.*?BANDWIDTH=(\d+).*?RESOLUTION=\d+x(\d+)`)
+var streamInfRE = regexp.MustCompile(`#EXT-X-STREAM-INF:.*?BANDWIDTH=(\d+),AVERAGE-BANDWIDTH=(\d+).*?RESOLUTION=\d+x(\d+)`)
 
-// ladderBandwidths reads the multivariant playlist: BANDWIDTH (bit/s,
-// video and audio) by the variant's height.
-func ladderBandwidths(t *testing.T, master string) map[int]int {
+// variant is one line of the multivariant playlist.
+type variant struct{ bandwidth, average int } // bit/s, video and audio
+
+// ladderVariants reads the multivariant playlist: each variant's
+// BANDWIDTH and AVERAGE-BANDWIDTH (the measured average) by its height.
+func ladderVariants(t *testing.T, master string) map[int]variant {
 	t.Helper()
-	out := map[int]int{}
+	out := map[int]variant{}
 	for _, m := range streamInfRE.FindAllStringSubmatch(string(fetch(t, master)), -1) {
 		bw, _ := strconv.Atoi(m[1])
-		h, _ := strconv.Atoi(m[2])
-		out[h] = bw
+		avg, _ := strconv.Atoi(m[2])
+		h, _ := strconv.Atoi(m[3])
+		out[h] = variant{bw, avg}
 	}
 	return out
 }
@@ -47,17 +52,18 @@ func playABR(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, s s
 	if format == "dash" {
 		src = s.DASHURL
 	}
-	bw := ladderBandwidths(t, s.HLSCMAFURL)
+	vs := ladderVariants(t, s.HLSCMAFURL)
+	if len(vs) < 2 {
+		t.Fatalf("ladder of %d variants (%v): nothing to switch between", len(vs), vs)
+	}
 	low := 0
-	for _, v := range bw {
-		if low == 0 || v < low {
-			low = v
+	bw := map[int]int{}
+	for h, v := range vs {
+		bw[h] = v.bandwidth
+		if low == 0 || v.bandwidth < vs[low].bandwidth {
+			low = h
 		}
 	}
-	if len(bw) < 2 {
-		t.Fatalf("ladder of %d variants (%v): nothing to switch between", len(bw), bw)
-	}
-	limit := low * 3 / 2
 	tab := b.Tab(t)
 	if err := stockplayers.Open(tab, srv.PlayerURL(stockplayers.Player(player), src)); err != nil {
 		t.Fatal(err)
@@ -96,10 +102,27 @@ func playABR(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, s s
 	began := time.Now()
 	watch(30*time.Second, "first frame", func(st stockplayers.Stats) bool { return st.FirstPlayMs != nil })
 	time.Sleep(abrSettle)
-	watch(5*time.Second, "a rung of the ladder", func(st stockplayers.Stats) bool { return rungBW(st) > 0 })
+	// Unthrottled, it plays (or steps up to) a rung above the lowest.
+	watch(abrUp, fmt.Sprintf("a rung above the lowest (%dp) unthrottled", low), func(st stockplayers.Stats) bool { return rungBW(st) > bw[low] })
 	top := last
-	if rungBW(top) <= limit {
-		t.Fatalf("%s plays the %dp rung (%d bit/s) unthrottled: at or under the throttle (%d bit/s), so it cannot step down (ladder %v)", only, rungOf(top), rungBW(top), limit, bw)
+	// One rung down: the throttle sits between what the rung it plays
+	// really needs (its measured average) and what the next lower one
+	// does (their geometric mean), so that the player has a rung to step
+	// down to that the throttled link carries. Averages, not BANDWIDTH:
+	// an easy picture averages far below the rate caps.
+	vs = ladderVariants(t, s.HLSCMAFURL) // averages after the settling
+	below := 0
+	for h, v := range vs {
+		if v.average < vs[rungOf(top)].average && (below == 0 || v.average > vs[below].average) {
+			below = h
+		}
+	}
+	if below == 0 {
+		t.Fatalf("no variant averages less than the %dp one it plays (ladder %v)", rungOf(top), vs)
+	}
+	limit := int(math.Sqrt(float64(vs[below].average) * float64(vs[rungOf(top)].average)))
+	if limit < vs[below].average*5/4 {
+		t.Fatalf("the %dp and %dp variants average %d and %d bit/s: too close for a throttle between them (ladder %v)", rungOf(top), below, vs[rungOf(top)].average, vs[below].average, vs)
 	}
 
 	if err := browsertest.Throttle(tab, limit); err != nil {

@@ -101,11 +101,33 @@ func TestStockPlayers(t *testing.T) {
 				// Acceptance 2: each player steps down a rung when its
 				// network is throttled and back up when it is lifted.
 				t.Run("abr", func(t *testing.T) {
+					// A stream of its own, from a publisher whose picture
+					// is hard to encode: the canvas clock averages far
+					// below every rung's rate cap, so no throttle could
+					// starve one rung and not the next. The first
+					// publisher stops (a 2-core box).
+					if err := chromedp.Do(pub, chromedp.Navigate("about:blank")); err != nil {
+						t.Fatal(err)
+					}
+					as := createStream(t, n, token, "stock-abr")
+					apub := b.Tab(t)
+					if err := stockplayers.Open(apub, srv.PublishURL(as.PushURLWHIP, 1280, 720, 30, "noise", "1")); err != nil {
+						t.Fatal(err)
+					}
+					waitFor(t, 20*time.Second, "noisy publisher live", func() bool {
+						p, _ := stockplayers.ReadPublisher(apub)
+						return p.Status == "live"
+					})
+					// The browser's bandwidth estimate ramps up over
+					// several seconds; the averages settle after it.
+					time.Sleep(15 * time.Second)
 					for _, only := range stockKinds() {
 						t.Run(strings.ReplaceAll(only, " ", "-"), func(t *testing.T) {
-							playABR(t, b, srv, s, only)
+							playABR(t, b, srv, as, only)
 						})
 					}
+					p, _ := stockplayers.ReadPublisher(apub)
+					t.Logf("noisy publisher: %dx%d %.0f fps %d kbit/s", p.Width, p.Height, p.FPS, p.Kbps)
 				})
 			}
 		})

@@ -59,6 +59,15 @@ func CheckMPD(ctx context.Context, mpdURL string, body []byte, get Getter, now t
 		if len(m.UTCTimings) == 0 {
 			errs.add("DASH-IF IOP v5 (live): dynamic MPD without UTCTiming")
 		}
+		// docs/cdn.md rule 7: a live MPD names its next version
+		// (ISO/IEC 23009-1 §5.3.1.2 Location, used for updates §5.4.1), on
+		// the host the player uses (relative), so that a CDN keeps one copy
+		// per segment and players learn of segments as they start.
+		if len(m.Location) == 0 {
+			errs.add("ISO/IEC 23009-1 §5.3.1.2 (docs/cdn.md rule 7): live MPD without Location naming its next version")
+		} else if v := m.Location[0].Value; strings.Contains(v, "://") || strings.HasPrefix(v, "/") {
+			errs.add("ISO/IEC 23009-1 §5.3.1.2 (docs/cdn.md rule 7): Location %q is not relative to the MPD: players would leave the CDN", v)
+		}
 		// DASH-IF IOP v5 low latency: ServiceDescription with a target.
 		if len(m.ServiceDescription) == 0 || len(m.ServiceDescription[0].Latencies) == 0 ||
 			m.ServiceDescription[0].Latencies[0].Target == nil {

@@ -144,8 +144,11 @@ func (s *Server) PlayerURL(p Player, src string, extra ...string) string {
 }
 
 // PublishURL is the pixel-clock publisher page for the WHIP endpoint whip.
-func (s *Server) PublishURL(whip string, width, height, fps int) string {
+func (s *Server) PublishURL(whip string, width, height, fps int, extra ...string) string {
 	v := url.Values{"whip": {whip}, "w": {fmt.Sprint(width)}, "h": {fmt.Sprint(height)}, "fps": {fmt.Sprint(fps)}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		v.Set(extra[i], extra[i+1])
+	}
 	return s.URL + "/publish.html?" + v.Encode()
 }
 

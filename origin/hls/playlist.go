@@ -102,8 +102,10 @@ func ServerControl(td int, partTarget, holdBack time.Duration) string {
 	if holdBack == 0 {
 		holdBack = DefaultHoldBackParts * partTarget
 	}
-	if holdBack < 3*partTarget {
-		holdBack = 3 * partTarget // §4.4.3.8: at least 3 × PART-TARGET
+	// §4.4.3.8: at least 3 × PART-TARGET, as listed (mediaSecs: up to
+	// 2 µs over), in whole milliseconds rounded up.
+	if minHB := 3 * (partTarget + 2*time.Microsecond); holdBack < minHB {
+		holdBack = (minHB + time.Millisecond - 1).Truncate(time.Millisecond)
 	}
 	// §4.4.3.8: CAN-SKIP-UNTIL at least 6 × target duration.
 	return fmt.Sprintf("CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=%d.0,PART-HOLD-BACK=%s", 6*td, strconv.FormatFloat(holdBack.Seconds(), 'f', 3, 64))
@@ -120,7 +122,9 @@ func MediaPlaylist(s cmaf.Snapshot, o MediaOptions) []byte {
 	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", td)
 	fmt.Fprintf(&b, "#EXT-X-SERVER-CONTROL:%s\n", ServerControl(ConfiguredTD(s.Info.SegmentTarget), pt, o.PartHoldBack))
 	// §4.4.3.7: PART-INF whenever parts exist.
-	fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%s\n", strconv.FormatFloat(pt.Seconds(), 'f', 3, 64))
+	// Listed as the parts' durations are (mediaSecs), so that a part of
+	// exactly the target is not listed longer than it.
+	fmt.Fprintf(&b, "#EXT-X-PART-INF:PART-TARGET=%s\n", mediaSecs(pt))
 	segs := s.Segments
 	if len(segs) == 0 {
 		fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", s.NextMSN)

@@ -3,7 +3,7 @@
 // "live" once the WHIP resource exists and ICE connected.
 (function () {
   const q = new URLSearchParams(location.search);
-  const w = +q.get("w") || 1280, h = +q.get("h") || 720, fps = +q.get("fps") || 30;
+  const w = +q.get("w") || 1280, h = +q.get("h") || 720, fps = +q.get("fps") || 30, noise = q.get("noise") === "1";
   const pub = (window.publisher = { status: "starting", error: "", width: 0, height: 0, fps: 0, kbps: 0, frames: 0 });
   const c = document.getElementById("c");
   c.width = w; c.height = h;
@@ -16,6 +16,14 @@
     ctx.fillRect(0, h / 4, w, h * 3 / 4);
     ctx.fillStyle = "#e83";
     ctx.fillRect(x, h / 2, w / 10, h / 5);
+    if (noise) {
+      // A picture that is hard to encode (&noise=1): random blocks every
+      // frame, so the encoders run near their rate caps, as a camera does.
+      for (let i = 0; i < 150; i++) {
+        ctx.fillStyle = "rgb(" + (Math.random() * 255 | 0) + "," + (Math.random() * 255 | 0) + "," + (Math.random() * 255 | 0) + ")";
+        ctx.fillRect(Math.random() * w, h / 4 + Math.random() * h / 2, 32 + Math.random() * 48, 32 + Math.random() * 48);
+      }
+    }
     ctx.fillStyle = "#fff";
     ctx.font = (h / 12) + "px sans-serif";
     ctx.fillText(new Date(now).toISOString().slice(11, 23), w / 20, h * 0.9);
