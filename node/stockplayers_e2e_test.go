@@ -272,6 +272,18 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 		if os.Getenv("EDGENODE_STOCK_DEBUG") != "" {
 			plog, _ = chromedp.Run(r.tab, chromedp.Evaluate[[]string](`window.stock.log || []`))
 		}
+		if len(plog) > 0 {
+			// Its start-up: where it chose to start and why.
+			var l []string
+			for _, line := range plog {
+				var ts float64
+				if _, err := fmt.Sscanf(line, "%f", &ts); err == nil && ts <= r.firstAt.Sub(r.started).Seconds()+1 &&
+					(strings.Contains(line, "tart") || strings.Contains(line, "edge") || strings.Contains(line, "Loading main") || strings.Contains(line, "REFRESHED")) {
+					l = append(l, line)
+				}
+			}
+			t.Logf("%s: its log until a second after the first frame (start-up lines):\n%s", name, strings.Join(l, "\n"))
+		}
 		for _, x := range st.Stalls {
 			if x.At > 0 {
 				at := r.started.Add(time.Duration(x.At * float64(time.Second)))

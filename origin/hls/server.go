@@ -54,6 +54,11 @@ type Server struct {
 	cacheMu sync.Mutex
 	cache   map[plKey]*plEntry
 
+	// tails: the newest part each track's playlists have listed and when
+	// (tail.go holdTails).
+	tailsMu sync.Mutex
+	tails   map[trackKey]newestPart
+
 	known func(uint64) bool // nil: every id may appear
 
 	// audioRendition names the rendition that only carries AAC audio
@@ -90,6 +95,9 @@ type plEntry struct {
 	tag  string
 	mod  time.Time
 	td   time.Duration
+	// until: the rendering held a tiny last part back (tail.go) until
+	// then; it is stale from then on though nothing in the stream changed.
+	until time.Time
 }
 
 // New returns a Server over reg. metrics may be nil.
@@ -490,6 +498,9 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
+		if err == nil {
+			s.waitTail(r.Context(), st, trackKey{id, rendition, kind}, t, q.msn, q.part)
+		}
 		switch {
 		case err == nil, errors.Is(err, cmaf.ErrEnded):
 		case errors.Is(err, cmaf.ErrTooFar):
@@ -504,7 +515,15 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	e := s.render(st, plKey{id, rendition, kind, q.skip}, t)
-	cache := maxAge(e.td / 2) // App. B.1: non-blocking 0.5 × TD
+	// A non-blocking load is where a player takes its start position
+	// (hls.js: the listed edge minus PART-HOLD-BACK) and stock hls.js
+	// never catches up after it, so a copy a CDN kept for a second
+	// (App. B.1 suggests 0.5 × TD; nginx keeps whole seconds, 1-2 s)
+	// started it up to that much further behind for the whole session
+	// (through the documented nginx: 1.6 s against 1.2 s direct). Players
+	// load it once, then reload blocking (cached below): not caching it
+	// costs the node one request per viewer start.
+	cache := "no-cache"
 	if q.blocking {
 		cache = maxAge(6 * e.td) // App. B.1: blocking responses 6 × TD
 	}
@@ -528,18 +547,26 @@ func (s *Server) render(st *cmaf.Stream, k plKey, t *cmaf.Track) *plEntry {
 				delete(s.cache, ck)
 			}
 		}
+		s.tailsMu.Lock()
+		for tk := range s.tails {
+			if _, live := s.reg.Stream(tk.stream); !live {
+				delete(s.tails, tk)
+			}
+		}
+		s.tailsMu.Unlock()
 	}
 	s.cacheMu.Unlock()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	sig := st.Version()
-	if e.body != nil && e.sig == sig {
+	now := time.Now()
+	if e.body != nil && e.sig == sig && (e.until.IsZero() || now.Before(e.until)) {
 		return &plEntry{body: e.body, gz: e.gz, tag: e.tag, mod: e.mod, td: e.td}
 	}
-	snap := t.Snapshot()
-	if a := s.audioGroup(st, k.rendition, k.kind); a != nil {
-		snap = syncSnapshot(snap, a.Snapshot(), rungSnapshots(s.rungs(st, k.rendition, k.kind))...)
-	}
+	tk := trackKey{k.stream, k.rendition, k.kind}
+	var snap cmaf.Snapshot
+	snap, e.until = s.listing(st, tk, t, now)
+	s.noteListed(tk, &snap, now)
 	body := MediaPlaylist(snap, MediaOptions{
 		Prefix:       k.kind.String() + "/",
 		PartHoldBack: s.cfg.PartHoldBack,

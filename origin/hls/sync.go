@@ -222,20 +222,7 @@ func syncSnapshot(snap, audio cmaf.Snapshot, rungs ...cmaf.Snapshot) cmaf.Snapsh
 				continue
 			}
 			// Part j of segment i is not covered yet: list up to j-1.
-			if j == 0 {
-				snap.Segments = snap.Segments[:i:i]
-			} else {
-				sg.Parts = sg.Parts[:j:j]
-				sg.Complete = false
-				sg.Ticks, sg.Duration = 0, 0
-				for _, q := range sg.Parts {
-					sg.Ticks += q.Ticks
-					sg.Duration += q.Duration
-				}
-				snap.Segments = append(snap.Segments[:i:i], sg)
-			}
-			snap.NextMSN, snap.NextPart = sg.MSN, j
-			return snap
+			return trimSnapshot(snap, i, j)
 		}
 	}
 	return snap
