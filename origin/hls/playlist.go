@@ -86,14 +86,17 @@ func LastPart(s cmaf.Snapshot) (msn uint64, part int, ok bool) {
 }
 
 // DefaultHoldBackParts is PART-HOLD-BACK in part targets when the config
-// leaves it out: 5 (1 s at the default 200 ms parts), not §4.4.3.8's
-// minimum of 3. Stock hls.js with only lowLatencyMode takes PART-HOLD-BACK
-// as its target latency and never catches up (playback rate 1, no maximum
-// latency): every stall adds its length to the latency for good, and 1 s
-// per stall to the target. At 0.6 s a part that is late on a loaded box,
-// or a rung's part (the encoder's delay after the source's, 80–450 ms) at
-// a level switch, is a stall; the second of buffer covers both.
-const DefaultHoldBackParts = 5
+// leaves it out: 4 (0.88 s at the default 200 ms parts, PART-TARGET
+// 0.22 s), above §4.4.3.8's minimum of 3. Stock hls.js with only
+// lowLatencyMode takes PART-HOLD-BACK as its target latency from where
+// its first playlist ends and never catches up (playback rate 1): what it
+// takes to start (0.4-0.7 s: the first parts, the init segments) stays on
+// top of it for the session, so at 5 parts it played 1.6-1.8 s behind
+// when started on a running stream. Every stall also adds its length
+// for good, so fewer parts need a steady edge: a last part is not listed
+// hard on the part before it (tail.go) and the source's parts wait for
+// the rungs' (sync.go), which were the stalls at 0.6 s.
+const DefaultHoldBackParts = 4
 
 // ServerControl is the EXT-X-SERVER-CONTROL value; identical in every
 // media playlist of a stream because it only depends on the config
