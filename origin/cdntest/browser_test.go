@@ -84,8 +84,7 @@ func deref(p *float64) float64 {
 
 var mpdRE = regexp.MustCompile(`^/cmaf/\d+/index\.mpd(\?|$)`)
 
-// TestDashJSThroughNginx: two dash.js players (the player page, which
-// sets nothing about MPD reloads) play the LL-DASH stream through the
+// TestDashJSThroughNginx: two dash.js players (the player page) play the LL-DASH stream through the
 // documented nginx configuration without a stall once settled and near
 // the 1 s target, while the node answers each MPD update URL once however
 // many players reload it. The plain MPD URL may be kept a second by a CDN
