@@ -36,6 +36,12 @@ type SegmentClock struct {
 	// passed is the latest keyframe any rendition decided on.
 	passed uint64
 	seen   bool
+	// first: the media time and wall time of the stream's first video
+	// segment, which is no decided boundary (alignWall dates a rendition's
+	// first segment that opens before any boundary by it).
+	firstSet  bool
+	firstAt   time.Duration
+	firstWall time.Time
 }
 
 // NewSegmentClock returns an empty clock for one stream.
@@ -206,6 +212,9 @@ func (w *writer) alignWall(c *SegmentClock, sg *Segment) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if w.t.kind == Video {
+		if !c.firstSet && !sg.Wall.IsZero() {
+			c.firstSet, c.firstAt, c.firstWall = true, w.dur(sg.BaseTime), sg.Wall
+		}
 		if wall, ok := c.recordWallLocked(sg.BaseTime, sg.Wall); ok {
 			sg.Wall = wall
 			return
@@ -221,6 +230,17 @@ func (w *writer) alignWall(c *SegmentClock, sg *Segment) {
 			sg.Wall = wall.Add(t - b)
 		}
 		return
+	}
+	// Before every boundary (the AAC rendition's first segment, the
+	// encoder's delay after the source video's first, which is no
+	// boundary): dated from the stream's first video segment, so that its
+	// date and the next segment's (aligned to a boundary) differ by its
+	// duration; dated by its own samples it was 7-54 ms off (manifest
+	// rules, rfc8216bis §4.4.4.6, on fresh clones). Only within the first
+	// segments of the stream: later the media clock may have jumped
+	// (reconnects).
+	if c.firstSet && t >= c.firstAt && t-c.firstAt <= 2*time.Second && (len(c.order) == 0 || clockTime(c.order[0]) > t) {
+		sg.Wall = c.firstWall.Add(t - c.firstAt)
 	}
 }
 
