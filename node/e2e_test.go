@@ -182,8 +182,8 @@ func TestEndToEndBrowserToPlayers(t *testing.T) {
 			if format != "hls-ts" {
 				if len(lat) == 0 {
 					t.Errorf("%s: no latency samples after settling", format)
-				} else if med := lat[len(lat)/2]; med > 1.5 {
-					steal.Errorf(t, "%s: median latency %.2fs, want ≤ 1.5s", format, med)
+				} else if med, bound := lat[len(lat)/2], latencyBound(format); med > bound {
+					steal.Errorf(t, "%s: median latency %.2fs, want ≤ %.1fs", format, med, bound)
 				}
 				// No stall once settled, also through the resolution ramp
 				// (the publisher is still ramping up during the first
@@ -362,4 +362,15 @@ func TestStartAfterPublish(t *testing.T) {
 			}
 		}
 	}
+}
+
+// latencyBound is the median live latency a format's player must hold
+// once settled: LL-DASH's MPD targets 1.5 s (origin/dash
+// Config.TargetLatency: dash.js learns of a segment up to a second after
+// it starts), and issue 12 asks ≤ 2 s of DASH players, ≤ 1.5 s of LL-HLS.
+func latencyBound(format string) float64 {
+	if format == "ll-dash" {
+		return 2
+	}
+	return 1.5
 }

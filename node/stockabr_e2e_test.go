@@ -88,7 +88,8 @@ func playABR(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, s s
 				}
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %v (rung %v, ladder %v, errors %v, read error %v)", what, d, rungOf(last), bw, last.Errors, err)
+				t.Fatalf("%s: not within %v (rung %v, ladder %v, estimate %s bit/s, downlink %s Mbit/s, errors %v, read error %v)",
+					what, d, rungOf(last), bw, fmtPtr(last.Estimate), fmtPtr(last.Downlink), last.Errors, err)
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
@@ -172,4 +173,11 @@ func rungOf(st stockplayers.Stats) int {
 		return 0
 	}
 	return *st.Rung
+}
+
+func fmtPtr(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*p, 'f', -1, 64)
 }

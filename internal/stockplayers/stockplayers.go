@@ -181,8 +181,14 @@ type Stats struct {
 	// getPlayheadTimeAsDate().
 	PlayheadDate *float64 `json:"playheadDate"`
 	// Rung is the height of the video rendition the player has selected.
-	Rung        *int     `json:"rung"`
-	Level       string   `json:"level"`
+	Rung  *int   `json:"rung"`
+	Level string `json:"level"`
+	// Estimate is the player's bandwidth estimate (bit/s): hls.js
+	// bandwidthEstimate, dash.js getAverageThroughput("video"), Shaka
+	// getStats().estimatedBandwidth; Downlink the browser's
+	// navigator.connection.downlink (Mbit/s).
+	Estimate    *float64 `json:"estimate"`
+	Downlink    *float64 `json:"downlink"`
 	Waiting     int      `json:"waiting"`
 	Stalls      []Stall  `json:"stalls"`
 	Stalled     float64  `json:"stalled"` // the current stall so far (s)

@@ -126,8 +126,10 @@ func TestDashJSThroughNginx(t *testing.T) {
 			}
 			t.Errorf("player %d: %d stalls after its first 3 s of playback", i, stalls)
 		}
-		if m := median(lat); len(lat) == 0 || m > 1.5 {
-			t.Errorf("player %d: median latency %.2f s (n=%d), want ≤ 1.5 s", i, m, len(lat))
+		// The MPD's target is 1.5 s (origin/dash Config.TargetLatency);
+		// issue 12 asks ≤ 2 s of a DASH player.
+		if m := median(lat); len(lat) == 0 || m > 2 {
+			t.Errorf("player %d: median latency %.2f s (n=%d), want ≤ 2 s", i, m, len(lat))
 		}
 	}
 

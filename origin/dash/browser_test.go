@@ -84,8 +84,8 @@ func TestDashJSPlays(t *testing.T) {
 	if maxW != 960 {
 		t.Errorf("widest picture played %d, want 960 (the ramp's last step)", maxW)
 	}
-	if deref(last.TargetLatency) != 1 {
-		t.Errorf("target latency %v, want the MPD's ServiceDescription 1 s", deref(last.TargetLatency))
+	if deref(last.TargetLatency) != 1.5 {
+		t.Errorf("target latency %v, want the MPD's ServiceDescription 1.5 s", deref(last.TargetLatency))
 	}
 }
 

@@ -59,7 +59,13 @@ const MPDName = "index.mpd"
 // Config of LL-DASH (the `origin.dash` section).
 type Config struct {
 	// TargetLatency is the ServiceDescription Latency@target and the
-	// suggestedPresentationDelay. Default 1s.
+	// suggestedPresentationDelay. Default 1.5s: dash.js, which takes its
+	// live delay from Latency@target unless told one, reloads the MPD no
+	// sooner than a second after each answer (ManifestUpdater: max(MUP −
+	// latency, 1)), a few ms more than a segment, so it learns of a
+	// segment up to a second after it starts; at a 1 s target that
+	// emptied its buffer after ~40 s, at 1.5 s it played without a stall
+	// (docs/players.md).
 	TargetLatency time.Duration `yaml:"target_latency"`
 	// MinimumUpdatePeriod tells players how often to reload the MPD.
 	// Default 0: the segment target duration of the stream.
@@ -101,7 +107,7 @@ func (c Config) Validate() error {
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.TargetLatency == 0 {
-		c.TargetLatency = time.Second
+		c.TargetLatency = 1500 * time.Millisecond
 	}
 	if c.TimePath == "" {
 		c.TimePath = "/time"

@@ -167,7 +167,7 @@ func TestMPD(t *testing.T) {
 		t.Errorf("headers %v", res.Header)
 	}
 	// Shared caches keep a live MPD a second; a browser's own cache not at
-	// all (the player page reloads it every 200 ms).
+	// all (a player reloading it must see each new version).
 	if cc := res.Header.Get("Cache-Control"); cc != "public, max-age=0, s-maxage=1" {
 		t.Errorf("live MPD Cache-Control %q", cc)
 	}
@@ -178,7 +178,7 @@ func TestMPD(t *testing.T) {
 	if len(m.UTCTimings) != 1 || string(m.UTCTimings[0].SchemeIdUri) != dash.UTCTimingScheme || m.UTCTimings[0].Value != e.url+"/time" {
 		t.Errorf("UTCTiming %+v", m.UTCTimings)
 	}
-	if len(m.ServiceDescription) != 1 || *m.ServiceDescription[0].Latencies[0].Target != 1000 {
+	if len(m.ServiceDescription) != 1 || *m.ServiceDescription[0].Latencies[0].Target != 1500 {
 		t.Errorf("ServiceDescription")
 	}
 	// The resolution change (new SPS, new init segment) opens a Period.

@@ -255,8 +255,8 @@ func (s *Server) serveMPD(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-cache")
 	default:
 		// A CDN may serve one copy for a second (s-maxage; nginx honours
-		// it before max-age); a browser must not keep one at all: the
-		// player page reloads the MPD every 200 ms, and with max-age=1
+		// it before max-age); a browser must not keep one at all: when
+		// the player page reloaded the MPD every 200 ms, with max-age=1
 		// Chromium answered four of five reloads from its own cache, so
 		// dash.js learnt of each segment up to a second late, in step
 		// with the segments for the whole session, and ran dry at every

@@ -138,7 +138,14 @@ func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
 			m.Location = []*mpd.LocationType{{Value: MPDName + "?" + NextParam + "=" + strconv.FormatUint(next, 10)}}
 		}
 		m.SuggestedPresentationDelay = dur(in.cfg.TargetLatency)
-		m.TimeShiftBufferDepth = dur(window)
+		// The time-shift buffer is what the node keeps, not what a young
+		// stream has listed so far: dash.js caps its live delay at the
+		// first MPD's timeShiftBufferDepth (PlaybackController
+		// computeAndSetLiveDelay), which on a stream's first segment was
+		// 1 s, under the ServiceDescription's target. origin/cmaf keeps
+		// at least 3 segment durations (cmaf.Config.Window), so that much
+		// is always true.
+		m.TimeShiftBufferDepth = dur(max(window, 3*segTarget))
 		// DASH-IF IOP v5 low latency: latency target and the playback
 		// rate range a player may use to reach it. dash.js starts about
 		// 0.8 s behind its target (it waits for the segment holding its

@@ -29,7 +29,7 @@
 
   // The player's own figures: latency (s), the date (ms) of the playhead,
   // and the height of the video rung it plays.
-  let latency = () => null, target = () => null, playheadDate = () => null, rung = () => null, level = () => null;
+  let latency = () => null, target = () => null, playheadDate = () => null, rung = () => null, level = () => null, estimate = () => null;
   if (kind === "hlsjs") {
     // https://github.com/video-dev/hls.js/blob/master/docs/API.md#lowlatencymode
     const cfg = { lowLatencyMode: true };
@@ -55,6 +55,7 @@
     playheadDate = () => (p.playingDate ? p.playingDate.getTime() : null);
     rung = () => (p.levels && p.levels[p.currentLevel] ? p.levels[p.currentLevel].height : null);
     level = () => p.currentLevel;
+    estimate = () => p.bandwidthEstimate;
   } else if (kind === "dashjs") {
     // https://dashif.org/dash.js/pages/usage/low-latency.html
     const p = dashjs.MediaPlayer().create();
@@ -68,6 +69,7 @@
     playheadDate = () => { const t = p.timeAsUTC(); return t ? t * 1000 : null; };
     rung = () => { const r = p.getCurrentRepresentationForType("video"); return r ? r.height : null; };
     level = () => { const r = p.getCurrentRepresentationForType("video"); return r ? r.id : null; };
+    estimate = () => p.getAverageThroughput("video") * 1000;
   } else if (kind === "shaka") {
     // https://shaka-player-demo.appspot.com/docs/api/tutorial-config.html (streaming.lowLatencyMode)
     shaka.polyfill.installAll();
@@ -92,6 +94,7 @@
     playheadDate = () => { const d = p.getPlayheadTimeAsDate(); return d ? d.getTime() : null; };
     rung = () => { const t = p.getVariantTracks().find((x) => x.active); return t ? t.height : null; };
     level = () => { const t = p.getVariantTracks().find((x) => x.active); return t ? t.id : null; };
+    estimate = () => p.getStats().estimatedBandwidth;
   } else {
     err("unknown player " + kind);
   }
@@ -174,7 +177,10 @@
     return {
       now: Date.now(), currentTime: ct, ahead, paused: video.paused, readyState: video.readyState,
       width: video.videoWidth, height: video.videoHeight,
-      latency: safe(latency), target: safe(target), playheadDate: safe(playheadDate), rung: safe(rung), level: String(safe(level)),
+      latency: safe(latency), target: safe(target),
+      // The player's bandwidth estimate (bit/s) and the browser's
+      // navigator.connection.downlink (Mbit/s), for ABR diagnostics.
+      estimate: safe(estimate), downlink: safe(() => navigator.connection.downlink), playheadDate: safe(playheadDate), rung: safe(rung), level: String(safe(level)),
       waiting: st.waiting, stalls: st.stalls, stalled: stallStart !== null ? (performance.now() - stallStart) / 1000 : 0,
       firstPlayMs: st.firstPlayMs, firstPlayDate: st.firstPlayDate || null, errors: st.errors, stallInfo: st.stallInfo || [], frames: (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames) || 0,
     };
