@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
@@ -26,9 +27,24 @@ type networkConditions struct {
 // limit), as DevTools' network throttling does: every request of the tab,
 // media segments and playlists alike, shares that rate.
 func Throttle(tab context.Context, bitsPerSecond int) error {
-	c := networkConditions{DownloadThroughput: -1, UploadThroughput: -1}
-	if bitsPerSecond > 0 {
-		c.DownloadThroughput = float64(bitsPerSecond) / 8
+	return Emulate(tab, Link{BitsPerSecond: bitsPerSecond})
+}
+
+// Link is a network a tab is given: a download rate (0: no limit) and a
+// latency added to every request, as DevTools' throttling profiles are.
+type Link struct {
+	BitsPerSecond int
+	Latency       time.Duration
+}
+
+// Emulate gives the tab the network l. Chromium also reports l to the
+// page (navigator.connection.downlink and rtt, with a "change" event),
+// as its own estimate of a real network would be: a zero Link restores
+// the browser's estimate.
+func Emulate(tab context.Context, l Link) error {
+	c := networkConditions{DownloadThroughput: -1, UploadThroughput: -1, Latency: float64(l.Latency) / float64(time.Millisecond)}
+	if l.BitsPerSecond > 0 {
+		c.DownloadThroughput = float64(l.BitsPerSecond) / 8
 	}
 	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
 		return err
