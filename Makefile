@@ -32,7 +32,12 @@ test: deps-test
 	# One package at a time: the browser, ffmpeg and WebRTC tests measure
 	# playback and encoding in real time, and two of them on the two cores
 	# at once starve each other.
-	$(GO) test -race -p 1 -timeout 60m -count=1 ./...
+	$(GO) test -race -p 1 -timeout 60m -count=1 -skip '^TestStockPlayers$$' ./...
+	# The stock players (issue 12) compare each player's date for a frame
+	# with the capture time the publisher drew into it: the race
+	# detector's cost to the node, on the cores the browser shares, made
+	# the publisher's own capture lag ~30 ms more. Measured without it.
+	$(GO) test -p 1 -timeout 45m -count=1 -run '^TestStockPlayers$$' ./node/
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -42,12 +42,6 @@ type stockRun struct {
 // the nginx cache of docs/cdn.md (issue 12, acceptance 1 and 3).
 func TestStockPlayers(t *testing.T) {
 	needEncoderE2E(t)
-	// Work in progress (issue 12): the stock players still stall and drift
-	// on the node's output (see the issue's notes for the figures), so the
-	// suite runs this only on request until they pass.
-	if os.Getenv("EDGENODE_STOCK_PLAYERS") == "" {
-		t.Skip("set EDGENODE_STOCK_PLAYERS=1 to run the stock-player test (issue 12, in progress)")
-	}
 	srv := stockplayers.Start(t)
 	modes := []string{"passthrough", "ladder"}
 	if m := os.Getenv("EDGENODE_STOCK_MODES"); m != "" { // e.g. "ladder"

@@ -181,6 +181,10 @@ func TestMPD(t *testing.T) {
 	if len(m.ServiceDescription) != 1 || *m.ServiceDescription[0].Latencies[0].Target != 1500 {
 		t.Errorf("ServiceDescription")
 	}
+	// Shaka Player starts this far behind the live edge (Config.PresentationDelay).
+	if !strings.Contains(raw, `suggestedPresentationDelay="PT1S"`) {
+		t.Errorf("suggestedPresentationDelay is not the default 1 s")
+	}
 	// The resolution change (new SPS, new init segment) opens a Period.
 	if len(m.Periods) != 2 {
 		t.Fatalf("%d periods, want 2", len(m.Periods))

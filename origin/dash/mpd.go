@@ -137,7 +137,7 @@ func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
 			next := prim.snap.Segments[k-1].MSN + 1
 			m.Location = []*mpd.LocationType{{Value: MPDName + "?" + NextParam + "=" + strconv.FormatUint(next, 10)}}
 		}
-		m.SuggestedPresentationDelay = dur(in.cfg.TargetLatency)
+		m.SuggestedPresentationDelay = dur(in.cfg.PresentationDelay)
 		// The time-shift buffer is what the node keeps, not what a young
 		// stream has listed so far: dash.js caps its live delay at the
 		// first MPD's timeShiftBufferDepth (PlaybackController
