@@ -365,7 +365,7 @@ func TestStartAfterPublish(t *testing.T) {
 }
 
 // latencyBound is the median live latency a format's player must hold
-// once settled: LL-DASH's MPD targets 1.5 s (origin/dash
+// once settled: the page asks dash.js for 1.5 s (origin/player
 // Config.TargetLatency: dash.js learns of a segment up to a second after
 // it starts), and issue 12 asks ≤ 2 s of DASH players, ≤ 1.5 s of LL-HLS.
 func latencyBound(format string) float64 {

@@ -126,7 +126,7 @@ func TestDashJSThroughNginx(t *testing.T) {
 			}
 			t.Errorf("player %d: %d stalls after its first 3 s of playback", i, stalls)
 		}
-		// The MPD's target is 1.5 s (origin/dash Config.TargetLatency);
+		// The page asks dash.js for 1.5 s (origin/player Config.TargetLatency);
 		// issue 12 asks ≤ 2 s of a DASH player.
 		if m := median(lat); len(lat) == 0 || m > 2 {
 			t.Errorf("player %d: median latency %.2f s (n=%d), want ≤ 2 s", i, m, len(lat))

@@ -85,7 +85,7 @@ func TestDashJSPlays(t *testing.T) {
 		t.Errorf("widest picture played %d, want 960 (the ramp's last step)", maxW)
 	}
 	if deref(last.TargetLatency) != 1.5 {
-		t.Errorf("target latency %v, want the MPD's ServiceDescription 1.5 s", deref(last.TargetLatency))
+		t.Errorf("target latency %v, want the page's 1.5 s (not capped by a young stream's timeShiftBufferDepth)", deref(last.TargetLatency))
 	}
 }
 

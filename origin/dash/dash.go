@@ -58,22 +58,13 @@ const MPDName = "index.mpd"
 
 // Config of LL-DASH (the `origin.dash` section).
 type Config struct {
-	// TargetLatency is the ServiceDescription Latency@target. Default
-	// 1.5s: dash.js, which takes its
-	// live delay from Latency@target unless told one, reloads the MPD no
-	// sooner than a second after each answer (ManifestUpdater: max(MUP −
-	// latency, 1)), a few ms more than a segment, so it learns of a
-	// segment up to a second after it starts; at a 1 s target that
-	// emptied its buffer after ~40 s, at 1.5 s it played without a stall
-	// (docs/players.md).
+	// TargetLatency is the ServiceDescription Latency@target and the
+	// suggestedPresentationDelay. Default 1s. Shaka Player keeps within
+	// half a second of Latency@target (its liveSync tolerance): at 1.5 s
+	// it played 1.9 s behind. dash.js, which takes Latency@target unless
+	// given a liveDelay, needs 1.5 s (origin/player Config.TargetLatency,
+	// docs/players.md).
 	TargetLatency time.Duration `yaml:"target_latency"`
-	// PresentationDelay is the MPD's suggestedPresentationDelay: how far
-	// behind the live edge a player that takes it starts (Shaka Player
-	// does; dash.js prefers Latency@target). Default 1s: Shaka played
-	// 0.85-1.5 s behind live with it, and 2.3 s with 1.5 s (it starts
-	// that far behind the newest segment's end, less the
-	// availabilityTimeOffset, and does not catch up).
-	PresentationDelay time.Duration `yaml:"presentation_delay"`
 	// MinimumUpdatePeriod tells players how often to reload the MPD.
 	// Default 0: the segment target duration of the stream.
 	MinimumUpdatePeriod time.Duration `yaml:"minimum_update_period"`
@@ -96,9 +87,6 @@ func (c Config) Validate() error {
 	if c.TargetLatency < 0 || c.TargetLatency > time.Minute {
 		return fmt.Errorf("%w: 'target_latency' must be 0..1m", ErrConfig)
 	}
-	if c.PresentationDelay < 0 || c.PresentationDelay > time.Minute {
-		return fmt.Errorf("%w: 'presentation_delay' must be 0..1m", ErrConfig)
-	}
 	if c.MinimumUpdatePeriod < 0 || c.MinimumUpdatePeriod > time.Minute {
 		return fmt.Errorf("%w: 'minimum_update_period' must be 0..1m", ErrConfig)
 	}
@@ -117,10 +105,7 @@ func (c Config) Validate() error {
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.TargetLatency == 0 {
-		c.TargetLatency = 1500 * time.Millisecond
-	}
-	if c.PresentationDelay == 0 {
-		c.PresentationDelay = time.Second
+		c.TargetLatency = time.Second
 	}
 	if c.TimePath == "" {
 		c.TimePath = "/time"

@@ -178,10 +178,9 @@ func TestMPD(t *testing.T) {
 	if len(m.UTCTimings) != 1 || string(m.UTCTimings[0].SchemeIdUri) != dash.UTCTimingScheme || m.UTCTimings[0].Value != e.url+"/time" {
 		t.Errorf("UTCTiming %+v", m.UTCTimings)
 	}
-	if len(m.ServiceDescription) != 1 || *m.ServiceDescription[0].Latencies[0].Target != 1500 {
+	if len(m.ServiceDescription) != 1 || *m.ServiceDescription[0].Latencies[0].Target != 1000 {
 		t.Errorf("ServiceDescription")
 	}
-	// Shaka Player starts this far behind the live edge (Config.PresentationDelay).
 	if !strings.Contains(raw, `suggestedPresentationDelay="PT1S"`) {
 		t.Errorf("suggestedPresentationDelay is not the default 1 s")
 	}

@@ -137,12 +137,13 @@ func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
 			next := prim.snap.Segments[k-1].MSN + 1
 			m.Location = []*mpd.LocationType{{Value: MPDName + "?" + NextParam + "=" + strconv.FormatUint(next, 10)}}
 		}
-		m.SuggestedPresentationDelay = dur(in.cfg.PresentationDelay)
+		m.SuggestedPresentationDelay = dur(in.cfg.TargetLatency)
 		// The time-shift buffer is what the node keeps, not what a young
 		// stream has listed so far: dash.js caps its live delay at the
 		// first MPD's timeShiftBufferDepth (PlaybackController
-		// computeAndSetLiveDelay), which on a stream's first segment was
-		// 1 s, under the ServiceDescription's target. origin/cmaf keeps
+		// computeAndSetLiveDelay) and Shaka Player its presentation delay
+		// (DashParser), which on a stream's first segment was 1 s, under
+		// the delay they were given. origin/cmaf keeps
 		// at least 3 segment durations (cmaf.Config.Window), so that much
 		// is always true.
 		m.TimeShiftBufferDepth = dur(max(window, 3*segTarget))

@@ -63,8 +63,11 @@ type Config struct {
 	// DefaultFormat is opened when the URL names none: "ll-hls" (default),
 	// "ll-dash" or "hls-ts".
 	DefaultFormat string `yaml:"default_format"`
-	// TargetLatency asked of dash.js (a duration, e.g. "1s"). Default 0:
-	// use the MPD's ServiceDescription latency target.
+	// TargetLatency asked of dash.js (its streaming.delay.liveDelay, a
+	// duration). Default 1.5s, as docs/players.md advises for stock
+	// dash.js: it reloads the MPD no sooner than a second after each
+	// answer, so it learns of a segment up to a second after it starts,
+	// and at the MPD's 1 s target that emptied its buffer after ~40 s.
 	TargetLatency time.Duration `yaml:"target_latency"`
 	// TimePath is the node's time endpoint (ISO 8601 body), used by the page
 	// to measure latency on the node's clock and by dash.js as its fallback
@@ -91,6 +94,9 @@ func (c Config) Validate() error {
 func (c Config) withDefaults() Config {
 	if c.DefaultFormat == "" {
 		c.DefaultFormat = FormatLLHLS
+	}
+	if c.TargetLatency == 0 {
+		c.TargetLatency = 1500 * time.Millisecond
 	}
 	if c.TimePath == "" {
 		c.TimePath = "/time"

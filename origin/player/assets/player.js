@@ -258,10 +258,10 @@
     // New segments: each MPD names the URL of its next version
     // (Location, index.mpd?next=N), which the node answers when segment N
     // starts and a CDN caches for every viewer (origin/dash holdForNext);
-    // dash.js follows it on its own, as any stock DASH player does, and
-    // takes its target from the MPD's ServiceDescription (origin/dash
-    // Config.TargetLatency says why 1.5 s). Nothing here that a stock
-    // dash.js page lacks.
+    // dash.js follows it on its own, as any stock DASH player does. Its
+    // liveDelay is the page's target (origin/player Config.TargetLatency
+    // says why 1.5 s), a setting dash.js documents for low latency.
+    // Nothing here that a stock dash.js page lacks.
     window.edgenodeLib = p; // for diagnostics from the console or a test
     st.lib = 'dash.js ' + dashjs.Version;
     return {
