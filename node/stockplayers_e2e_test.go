@@ -253,6 +253,24 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 				off = append(off, (*c.PlayerDate-c.Capture)/1000)
 			}
 		}
+		// Where the player's date for a frame moved (more than 20 ms from
+		// the read before): when a date goes wrong mid-run, the page's
+		// clock at that read says which of its requests to look at.
+		if maxOf(off)-minOf(off) > 0.1 {
+			var moves []string
+			prev := math.NaN()
+			for _, c := range clock {
+				if c.PlayerDate == nil {
+					continue
+				}
+				o := (*c.PlayerDate - c.Capture) / 1000
+				if math.IsNaN(prev) || math.Abs(o-prev) > 0.020 {
+					moves = append(moves, fmt.Sprintf("%.1fs:%+.3f", (c.Wall-float64(r.firstAt.UnixMilli()))/1000, o))
+				}
+				prev = o
+			}
+			t.Logf("%s: player date - capture moved (seconds after the first frame: offset): %s", name, strings.Join(moves, " "))
+		}
 		target := "-"
 		if st.Target != nil {
 			target = fmt.Sprintf("%.2fs", *st.Target)

@@ -126,6 +126,7 @@ func CheckHLS(ctx context.Context, masterURL string, get Getter, exp Expect) Err
 	}
 
 	var control string
+	var clocks []float64 // PROGRAM-DATE-TIME − tfdt of each playlist's newest segment, s
 	for i, m := range media {
 		var others []string
 		for j, o := range media {
@@ -133,12 +134,30 @@ func CheckHLS(ctx context.Context, masterURL string, get Getter, exp Expect) Err
 				others = append(others, o.uri)
 			}
 		}
-		sc := checkMediaPlaylist(ctx, m.uri, m.bw, others, get, &errs)
+		clock := math.NaN()
+		sc := checkMediaPlaylist(ctx, m.uri, m.bw, others, get, &errs, &clock)
+		clocks = append(clocks, clock)
 		if i > 0 && sc != control {
 			errs.add("rfc8216bis App. B.1: %s SERVER-CONTROL %q differs from %q", m.uri, sc, control)
 		}
 		if i == 0 {
 			control = sc
+		}
+	}
+	// §4.4.4.6 with §4.4.6.2.1 / Apple HLS authoring (renditions share
+	// one timeline): every playlist of a stream dates its media by one
+	// clock, so PROGRAM-DATE-TIME minus the media time (tfdt) is the same
+	// in all of them. Players map dates through whichever rendition they
+	// play (Shaka Player: the video playlist it loaded last); a rung off
+	// the source by a frame gives a frame two dates. Within 10 ms: dates
+	// are kept to the millisecond, audio's rounded down a millisecond
+	// more (origin/hls programDateTime).
+	for i, c := range clocks {
+		if math.IsNaN(c) || math.IsNaN(clocks[0]) {
+			continue
+		}
+		if d := c - clocks[0]; math.Abs(d) > 0.010 {
+			errs.add("rfc8216bis §4.4.4.6: %s dates its media %+.3f s off %s (PROGRAM-DATE-TIME − tfdt of the newest segment)", media[i].uri, d, media[0].uri)
 		}
 	}
 	return errs
@@ -191,7 +210,7 @@ func number(s string) float64 {
 // checkMediaPlaylist applies the LL-HLS rules (SPECS.md § LL-HLS) to one
 // media playlist, fetches what it lists, and returns its SERVER-CONTROL.
 // bw is its variant's BANDWIDTH (0 for an audio rendition).
-func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, get Getter, errs *Errors) string {
+func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, get Getter, errs *Errors, clock *float64) string {
 	code, body, err := get(ctx, u)
 	if err != nil || code != 200 {
 		errs.add("media playlist %s: %d %v", u, code, err)
@@ -259,7 +278,8 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 		mapURI    string
 		timescale uint32
 		pdt       bool
-		prevEnd   float64 = -1 // tfdt + EXTINF of the segment before, in seconds
+		prevEnd   float64   = -1 // tfdt + EXTINF of the segment before, in seconds
+		segPDT    time.Time      // the PROGRAM-DATE-TIME of the segment being read
 		segParts  int
 		sawSeg    bool // parts before the first EXTINF may begin mid-segment
 		gapNext   bool
@@ -313,6 +333,7 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 				}
 			}
 			prevPDT = d
+			segPDT = d
 		case strings.HasPrefix(l, "#EXT-X-PART:"):
 			d := number(attr(l, "DURATION"))
 			ref := attr(l, "URI")
@@ -350,6 +371,9 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 				prevPDT = time.Time{}
 			}
 			prevDur = d
+			if !pdt {
+				segPDT = time.Time{}
+			}
 			pdt, segParts, sawSeg = false, 0, true
 			if i+1 >= len(ls) {
 				errs.add("rfc8216bis §4.4.4.1: %s EXTINF without a URI", u)
@@ -381,6 +405,9 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 					errs.add("rfc8216bis §4.4.4.1: %s segment %s starts at %.3f s, the one before it ended at %.3f s (EXTINF)", u, su, start, prevEnd)
 				}
 				prevEnd = start + d
+				if !segPDT.IsZero() {
+					*clock = float64(segPDT.UnixNano())/1e9 - start
+				}
 			} else {
 				errs.add("ISO/IEC 14496-12 §8.8.12: %s segment %s has no tfdt", u, su)
 				prevEnd = -1
