@@ -3,6 +3,7 @@ package manifestrules
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -126,7 +127,9 @@ func CheckHLS(ctx context.Context, masterURL string, get Getter, exp Expect) Err
 	}
 
 	var control string
-	var clocks []float64 // PROGRAM-DATE-TIME − tfdt of each playlist's newest segment, s
+	var clocks []float64                // PROGRAM-DATE-TIME − tfdt of each playlist's newest segment, s
+	variantDates := map[int]time.Time{} // media sequence number → PROGRAM-DATE-TIME
+	misaligned := map[string]string{}
 	for i, m := range media {
 		var others []string
 		for j, o := range media {
@@ -135,14 +138,33 @@ func CheckHLS(ctx context.Context, masterURL string, get Getter, exp Expect) Err
 			}
 		}
 		clock := math.NaN()
-		sc := checkMediaPlaylist(ctx, m.uri, m.bw, others, get, &errs, &clock)
+		dates := map[int]time.Time{}
+		sc := checkMediaPlaylist(ctx, m.uri, m.bw, others, get, &errs, &clock, dates)
 		clocks = append(clocks, clock)
+		if m.bw > 0 { // a variant's (video) playlist, not an audio group's
+			for msn, d := range dates {
+				if first, ok := variantDates[msn]; !ok {
+					variantDates[msn] = d
+				} else if diff := d.Sub(first); diff > 50*time.Millisecond || diff < -50*time.Millisecond {
+					misaligned[m.uri] = fmt.Sprintf("segment %d dated %v off the first variant's", msn, diff)
+				}
+			}
+		}
 		if i > 0 && sc != control {
 			errs.add("rfc8216bis App. B.1: %s SERVER-CONTROL %q differs from %q", m.uri, sc, control)
 		}
 		if i == 0 {
 			control = sc
 		}
+	}
+	// rfc8216bis §6.2.4 (matching content in Variant Streams has matching
+	// timestamps) and §4.4.3.2: a segment's media sequence number names
+	// the same stretch of the presentation in every variant. Shaka Player
+	// keeps one number → start time map for all video playlists of a live
+	// stream: a rung numbered from its own start, two segments after the
+	// source's, was placed two seconds off and its dates with it.
+	for u, why := range misaligned {
+		errs.add("rfc8216bis §6.2.4: %s %s: media sequence numbers do not line up across variants", u, why)
 	}
 	// §4.4.4.6 with §4.4.6.2.1 / Apple HLS authoring (renditions share
 	// one timeline): every playlist of a stream dates its media by one
@@ -210,7 +232,7 @@ func number(s string) float64 {
 // checkMediaPlaylist applies the LL-HLS rules (SPECS.md § LL-HLS) to one
 // media playlist, fetches what it lists, and returns its SERVER-CONTROL.
 // bw is its variant's BANDWIDTH (0 for an audio rendition).
-func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, get Getter, errs *Errors, clock *float64) string {
+func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, get Getter, errs *Errors, clock *float64, dates map[int]time.Time) string {
 	code, body, err := get(ctx, u)
 	if err != nil || code != 200 {
 		errs.add("media playlist %s: %d %v", u, code, err)
@@ -280,6 +302,7 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 		pdt       bool
 		prevEnd   float64   = -1 // tfdt + EXTINF of the segment before, in seconds
 		segPDT    time.Time      // the PROGRAM-DATE-TIME of the segment being read
+		segIndex  int            // segments before it in the playlist
 		segParts  int
 		sawSeg    bool // parts before the first EXTINF may begin mid-segment
 		gapNext   bool
@@ -373,7 +396,10 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 			prevDur = d
 			if !pdt {
 				segPDT = time.Time{}
+			} else {
+				dates[int(pl.MediaSequence)+segIndex] = segPDT
 			}
+			segIndex++
 			pdt, segParts, sawSeg = false, 0, true
 			if i+1 >= len(ls) {
 				errs.add("rfc8216bis §4.4.4.1: %s EXTINF without a URI", u)

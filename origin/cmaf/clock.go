@@ -208,7 +208,12 @@ func (c *SegmentClock) recordWallLocked(dts uint64, wall time.Time) (time.Time, 
 // takes that time plus the media time between them. hls.js places the
 // alternative audio by PROGRAM-DATE-TIME after a discontinuity, and the
 // transcoder's AAC came out 15–35 ms off the source video's clock.
-func (w *writer) alignWall(c *SegmentClock, sg *Segment) {
+//
+// It reports whether sg was dated by a decided boundary (the stream's
+// clock). A segment of another kind than video that was not (the AAC's
+// first: it opens before any boundary) is dated again from the segment
+// after it once that one is (packager.go backDate).
+func (w *writer) alignWall(c *SegmentClock, sg *Segment) (byBoundary bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if w.t.kind == Video {
@@ -217,7 +222,7 @@ func (w *writer) alignWall(c *SegmentClock, sg *Segment) {
 		}
 		if wall, ok := c.recordWallLocked(sg.BaseTime, sg.Wall); ok {
 			sg.Wall = wall
-			return
+			return true
 		}
 	}
 	t := w.dur(sg.BaseTime)
@@ -226,20 +231,24 @@ func (w *writer) alignWall(c *SegmentClock, sg *Segment) {
 		if b > t {
 			continue
 		}
-		if wall, ok := c.walls[c.order[i]]; ok && t-b <= maxDiscSkew {
-			sg.Wall = wall.Add(t - b)
+		wall, ok := c.walls[c.order[i]]
+		if !ok {
+			// A boundary no video segment has dated: the stream's first,
+			// which is no decided boundary.
+			continue
 		}
-		return
+		if t-b <= maxDiscSkew {
+			sg.Wall = wall.Add(t - b)
+			return true
+		}
+		return false
 	}
-	// Before every boundary (the AAC rendition's first segment, the
-	// encoder's delay after the source video's first, which is no
-	// boundary): dated from the stream's first video segment, so that its
-	// date and the next segment's (aligned to a boundary) differ by its
-	// duration; dated by its own samples it was 7-54 ms off (manifest
-	// rules, rfc8216bis §4.4.4.6, on fresh clones). Only within the first
-	// segments of the stream: later the media clock may have jumped
-	// (reconnects).
-	if c.firstSet && t >= c.firstAt && t-c.firstAt <= 2*time.Second && (len(c.order) == 0 || clockTime(c.order[0]) > t) {
+	w.firstDateLocked(c, sg, t)
+	return false
+}
+
+func (w *writer) firstDateLocked(c *SegmentClock, sg *Segment, t time.Duration) {
+	if c.firstSet && (t-c.firstAt).Abs() <= 2*time.Second {
 		sg.Wall = c.firstWall.Add(t - c.firstAt)
 	}
 }

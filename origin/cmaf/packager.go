@@ -364,10 +364,13 @@ type writer struct {
 	clockWall time.Time
 	clockAt   time.Duration
 	disc      bool // next segment carries a discontinuity
-	waitKey   bool
-	captions  bool // a sample carried CEA-608/708 captions (hasCaptions)
-	lastDTS   uint64
-	hasLast   bool
+	// provisional: the open segment was not dated by the stream's clock
+	// (clock.go alignWall); the next one that is dates it again.
+	provisional bool
+	waitKey     bool
+	captions    bool // a sample carried CEA-608/708 captions (hasCaptions)
+	lastDTS     uint64
+	hasLast     bool
 	// pushedEnd is where the last sample written into a part ends, within
 	// the session (pushed).
 	pushedEnd uint64
@@ -955,7 +958,18 @@ func (w *writer) push(s *sample, dur uint64) error {
 			}
 			w.alignDisc(c, sg, prev) // clock.go
 			if w.p.leader == w && !sg.Wall.IsZero() {
-				w.alignWall(c, sg) // clock.go
+				byBoundary := w.alignWall(c, sg) // clock.go
+				if byBoundary && w.provisional && prev != nil && !prev.Gap && prev.Complete && !sg.Discontinuity {
+					// The segment before was dated before the stream's
+					// clock reached it (the AAC's first, opened before any
+					// boundary, took the first video segment's date or its
+					// own samples: 27-56 ms off this one's date less its
+					// duration, manifest rules on
+					// TestTranscodedLadderEndToEnd, one run in two). Its
+					// end is this boundary.
+					prev.Wall = sg.Wall.Add(-prev.Duration)
+				}
+				w.provisional = !byBoundary && w.t.kind != Video
 			}
 		}
 		w.disc = false
