@@ -216,6 +216,17 @@ func (t *Track) Snapshot() Snapshot {
 	return s
 }
 
+// Window reports the MSN of the track's first listed segment and whether
+// it has any and has not ended.
+func (t *Track) Window() (first uint64, live bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.segs) == 0 || t.ended {
+		return 0, false
+	}
+	return t.segs[0].MSN, true
+}
+
 // Version increases with every change of the track.
 func (t *Track) Version() uint64 {
 	t.mu.Lock()

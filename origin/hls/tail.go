@@ -130,7 +130,47 @@ func (s *Server) listing(st *cmaf.Stream, k trackKey, t *cmaf.Track, now time.Ti
 	if a := s.audioGroup(st, k.rendition, k.kind); a != nil {
 		snap = syncSnapshot(snap, a.Snapshot(), rungSnapshots(s.rungs(st, k.rendition, k.kind))...)
 	}
+	snap = alignHead(snap, st)
 	return s.holdTails(k, snap, now)
+}
+
+// maxHeadTrim is how many segments alignHead drops at most: the windows
+// of a stream's tracks trim on their own and differ by a segment at
+// times; a track whose window is far ahead (an encoder restarted, its old
+// segments gone) must not empty the others.
+const maxHeadTrim = 2
+
+// alignHead starts the playlist at the first segment every live track of
+// the stream still lists (rfc8216bis §6.2.4: matching content in every
+// variant; their media sequence numbers are aligned, manifest rules).
+// The windows trim each on its own: after a minute of a browser
+// publisher's ladder the source listed from MSN 36 while the rungs and
+// the AAC listed from 35, and Shaka Player, which keeps one number →
+// start-time map for all video playlists of a live stream, placed a
+// rung's segments from a number the source no longer listed and dated
+// its frames 2.05 s late (docs/players.md).
+func alignHead(snap cmaf.Snapshot, st *cmaf.Stream) cmaf.Snapshot {
+	if len(snap.Segments) < 2 || snap.Ended {
+		return snap
+	}
+	head := snap.Segments[0].MSN
+	for _, rd := range st.Renditions() {
+		for _, kind := range []cmaf.Kind{cmaf.Video, cmaf.Audio} {
+			tr := rd.Track(kind)
+			if tr == nil {
+				continue
+			}
+			if first, live := tr.Window(); live && first > head && first-snap.Segments[0].MSN <= maxHeadTrim {
+				head = first
+			}
+		}
+	}
+	i := 0
+	for i < len(snap.Segments)-1 && snap.Segments[i].MSN < head {
+		i++
+	}
+	snap.Segments = snap.Segments[i:]
+	return snap
 }
 
 // waitTail holds a blocking reload that asked for part (msn, part) while
