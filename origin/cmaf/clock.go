@@ -212,7 +212,7 @@ func (c *SegmentClock) recordWallLocked(dts uint64, wall time.Time) (time.Time, 
 // It reports whether sg was dated by a decided boundary (the stream's
 // clock). A segment of another kind than video that was not (the AAC's
 // first: it opens before any boundary) is dated again from the segment
-// after it once that one is (packager.go backDate).
+// after it once that one is (packager.go, writer.provisional).
 func (w *writer) alignWall(c *SegmentClock, sg *Segment) (byBoundary bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -247,6 +247,12 @@ func (w *writer) alignWall(c *SegmentClock, sg *Segment) (byBoundary bool) {
 	return false
 }
 
+// firstDateLocked dates a segment that opens before every boundary (the
+// AAC's first, the encoder's delay after the source video's first, which
+// is no boundary) from the stream's first video segment, within the
+// stream's first two seconds of media (later the media clock may have
+// jumped: reconnects). Provisional: that first video segment may be a
+// rung's, dated by its own samples.
 func (w *writer) firstDateLocked(c *SegmentClock, sg *Segment, t time.Duration) {
 	if c.firstSet && (t-c.firstAt).Abs() <= 2*time.Second {
 		sg.Wall = c.firstWall.Add(t - c.firstAt)
