@@ -959,7 +959,13 @@ func (w *writer) push(s *sample, dur uint64) error {
 			w.alignDisc(c, sg, prev) // clock.go
 			if w.p.leader == w && !sg.Wall.IsZero() {
 				byBoundary := w.alignWall(c, sg) // clock.go
-				if byBoundary && w.provisional && prev != nil && !prev.Gap && prev.Complete && !sg.Discontinuity {
+				// Only the track's first segment of the stream: one after a
+				// restart (a discontinuity) may have been placed by players
+				// already, and moving its date by the restart's length
+				// left holes in hls.js's audio buffer
+				// (TestFallbackPlayersKeepPlaying on a fresh clone).
+				if byBoundary && w.provisional && len(w.t.segs) == 1 && prev != nil && !prev.Gap && prev.Complete &&
+					!prev.Discontinuity && !sg.Discontinuity {
 					// The segment before was dated before the stream's
 					// clock reached it (the AAC's first, opened before any
 					// boundary, took the first video segment's date or its
