@@ -479,10 +479,13 @@ func (sess *session) sample(prev sampled) sampled {
 		cur.audioLost = ar.Lost()
 		m.lost.WithLabelValues(l, "audio").Add(float64(cur.audioLost - prev.audioLost))
 	}
-	for _, s := range sess.pc.GetStats() {
-		if st, ok := s.(webrtc.ICECandidatePairStats); ok && st.Nominated && st.CurrentRoundTripTime > 0 {
-			m.rtt.WithLabelValues(l).Set(st.CurrentRoundTripTime)
-		}
+	// The selected pair's stats from the ICE agent (under its lock), not
+	// PeerConnection.GetStats: pion/webrtc v4.2.26 reads pc.statsGetter
+	// there without a lock while a close pion starts on its own (a failed
+	// transport start) clears it: a data race on a fresh clone's make
+	// test (ingest TestPLIOnLoss).
+	if st, ok := sess.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePairStats(); ok && st.CurrentRoundTripTime > 0 {
+		m.rtt.WithLabelValues(l).Set(st.CurrentRoundTripTime)
 	}
 	v, a := sess.nacks.video.Load(), sess.nacks.audio.Load()
 	m.nacks.WithLabelValues(l, "video").Add(float64(v - prev.videoNACK))
