@@ -87,7 +87,7 @@ func (c Config) Validate() error {
 	if c.MediaWait < 0 {
 		errs = append(errs, errors.New("'media_wait' must not be negative"))
 	}
-	if err := c.HLS.Validate(d.PartLimit()); err != nil {
+	if err := c.HLS.Validate(d.PartTarget); err != nil {
 		errs = append(errs, fmt.Errorf("hls: %w", err))
 	}
 	return errors.Join(errs...)

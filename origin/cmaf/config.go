@@ -8,9 +8,10 @@ import (
 
 // Config of the packager (yaml section origin, see origin.Config).
 type Config struct {
-	// PartTarget is the target duration of a part (LL-HLS PART-TARGET,
-	// LL-DASH chunk). Parts are cut on frame boundaries and never exceed it
-	// unless one frame does. Default 200ms.
+	// PartTarget is the longest a part (LL-HLS partial segment, LL-DASH
+	// chunk) may be and what playlists advertise as PART-TARGET. Parts are
+	// cut on frame boundaries between 85 % of it and all of it
+	// (partWindow). Default 250ms.
 	PartTarget time.Duration `yaml:"part_target"`
 	// SegmentDuration: a segment is cut at the first IDR at or after this
 	// duration. Default 1s (the ingest keyframe interval).
@@ -22,7 +23,7 @@ type Config struct {
 // WithDefaults returns c with zero fields set to their defaults.
 func (c Config) WithDefaults() Config {
 	if c.PartTarget == 0 {
-		c.PartTarget = 200 * time.Millisecond
+		c.PartTarget = 250 * time.Millisecond
 	}
 	if c.SegmentDuration == 0 {
 		c.SegmentDuration = time.Second
@@ -33,18 +34,47 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// PartLimit is the longest a part may be and what playlists advertise as
-// PART-TARGET: PartTarget plus a tenth, for the jitter of real frame
-// timestamps. A browser's 30 fps frames are 33.3 ms give or take a
-// fraction, so six of them are 0.2 s give or take a millisecond: with
-// the limit at exactly PartTarget six frames did not fit and most parts
-// of a browser's stream were five frames, 0.167 s, below the 85 % of
-// PART-TARGET that draft-pantos-hls-rfc8216bis §4.4.4.9 requires of
-// every part that is neither INDEPENDENT nor a segment's last. Parts aim
-// at PartTarget and never exceed PartLimit.
-func (c Config) PartLimit() time.Duration {
+// partWindow is where a part may end (draft-pantos-hls-rfc8216bis
+// §4.4.4.9): no longer than PART-TARGET and, unless it is INDEPENDENT or
+// a segment's last, at least 85 % of it (plus a millisecond, for the
+// microseconds playlists list durations longer by). Parts aim at the
+// middle.
+//
+// The window is 15 % of PART-TARGET wide, and a frame that does not fit
+// in it leaves no legal cut: at 0.22 s (the old 200 ms target plus a
+// tenth) it was 33 ms, and a browser's frames are 33 ms at 30 fps, 36 ms
+// at the 27-28 fps of a loaded box, and land on its 16.7 ms display
+// grid, so a 50 ms gap after five frames (0.18 s) left the choice of a
+// part too short or too long. At 250 ms it is 37.5 ms: any run of frames
+// of at most 50 ms on that grid has an end inside it, as have 25-30 fps
+// with a few ms of jitter and an exact 24 fps. No one PART-TARGET under
+// 0.34 s serves every rate: at 250 ms, 20 fps and 15 fps (a browser
+// shedding load) and a jittery 24 fps have no frame count inside the
+// window and give short parts; a PART-TARGET fitted to the stream's rate
+// (chosen before the first playlist, kept for the stream) would.
+func (c Config) partWindow() (lo, aim, hi time.Duration) {
 	c = c.WithDefaults()
-	return c.PartTarget + c.PartTarget/10
+	hi = c.PartTarget
+	lo = hi*85/100 + time.Millisecond
+	return lo, (lo + hi) / 2, hi
+}
+
+// endPart reports whether a part that has lasted p so far ends before a
+// frame expected to last next (the frame before's duration: a guess).
+// Below the window it never does: if the next frame does not fit after
+// all, the part ends before it once its duration is known (a frame
+// later, and short because no cut was legal); ending it on the guess
+// made short parts where a frame after a 50 ms gap was 33 ms again.
+// Inside the window a wrong guess still leaves a legal part.
+func (c Config) endPart(p, next time.Duration) bool {
+	lo, aim, hi := c.partWindow()
+	switch {
+	case p < lo:
+		return false
+	case p+next > hi: // never past PART-TARGET
+		return true
+	}
+	return aim-p <= p+next-aim // nearer the aim now than a frame later
 }
 
 // Validate checks c (after defaults); errors name the key.

@@ -222,7 +222,7 @@ func (p *Packager) StartSession(sess *hub.Session) error {
 		if w != nil {
 			w.t.mu.Lock()
 			w.t.ended = false
-			w.t.info.PartTarget, w.t.info.SegmentTarget = p.cfg.PartLimit(), p.cfg.SegmentDuration
+			w.t.info.PartTarget, w.t.info.SegmentTarget = p.cfg.PartTarget, p.cfg.SegmentDuration
 			w.t.nextMSN, w.t.nextPart = p.num.NextMSN, 0
 			w.t.notifyLocked()
 			w.t.mu.Unlock()
@@ -640,7 +640,7 @@ func (w *writer) leaderAdd(s *sample) error {
 		w.lastDur = dur
 		// LL-HLS §4.4.4.9: a part never exceeds PART-TARGET: when pd does
 		// not fit (its duration came out longer than predicted), cut first.
-		if len(w.part) > 0 && w.dur(w.partTk+dur) > cfg.PartLimit() {
+		if len(w.part) > 0 && w.dur(w.partTk+dur) > cfg.PartTarget {
 			if err := w.closePart(); err != nil {
 				return err
 			}
@@ -700,9 +700,9 @@ func (w *writer) leaderAdd(s *sample) error {
 			w.addGaps(hole, s.dts)
 		}
 		w.p.leaderCut(at, true, disc)
-	} else if len(w.part) > 0 && (w.dur(w.partTk+w.lastDur) > cfg.PartLimit() || w.dur(w.partTk) >= cfg.PartTarget-w.dur(w.lastDur)/2) {
-		// §4.4.4.9: a part never exceeds PART-TARGET (PartLimit); it
-		// ends at the frame nearest PartTarget.
+	} else if len(w.part) > 0 && cfg.endPart(w.dur(w.partTk), w.dur(w.lastDur)) {
+		// §4.4.4.9: the part ends inside its window (config.go
+		// partWindow), s predicted to last as long as the frame before.
 		at := w.dur(s.dts)
 		if err := w.closePart(); err != nil {
 			return err
@@ -815,7 +815,7 @@ func (w *writer) followerAdd(s *sample) error {
 		dur := s.dts - pd.dts
 		w.lastDur = dur
 		// Parts stay within PART-TARGET also when the leader is late.
-		if len(w.part) > 0 && w.dur(w.partTk+dur) > w.p.cfg.PartLimit() {
+		if len(w.part) > 0 && w.dur(w.partTk+dur) > w.p.cfg.PartTarget {
 			if err := w.closePart(); err != nil {
 				return err
 			}
@@ -839,7 +839,7 @@ func (w *writer) cutAt(at time.Duration, seg bool) {
 		}
 		// A sample that would push the part past PART-TARGET stays pending
 		// and starts the next part.
-		if len(w.part) == 0 || w.dur(w.partTk+dur) <= w.p.cfg.PartLimit() {
+		if len(w.part) == 0 || w.dur(w.partTk+dur) <= w.p.cfg.PartTarget {
 			w.pending = nil
 			if err := w.push(pd, dur); err != nil {
 				w.p.log.Warn("origin: audio part", "err", err)
@@ -1162,7 +1162,7 @@ func (w *writer) flushAll() {
 		// LL-HLS §4.4.4.9: the last sample of a session does not push
 		// its part past PART-TARGET either (a session's audio outlasts
 		// its last video cut by a frame or more).
-		if len(w.part) > 0 && w.dur(w.partTk+dur) > w.p.cfg.PartLimit() {
+		if len(w.part) > 0 && w.dur(w.partTk+dur) > w.p.cfg.PartTarget {
 			if err := w.closePart(); err != nil {
 				w.p.log.Warn("origin: flush", "err", err)
 			}

@@ -90,7 +90,7 @@ func TestMPDBeforePublisher(t *testing.T) {
 	// The segment being written is announced at its nominal length, which
 	// a session's first segment often is not (ingest's early keyframe):
 	// players reload every part until it is complete, past any CDN cache.
-	partTarget := cmaf.Config{}.PartLimit() // the PART-TARGET parts never exceed
+	partTarget := cmaf.Config{}.WithDefaults().PartTarget // the PART-TARGET parts never exceed
 	if r.mup != partTarget || r.cache != "no-cache" {
 		t.Errorf("MPD of a starting stream: minimumUpdatePeriod %v, Cache-Control %q; want %v and no-cache", r.mup, r.cache, partTarget)
 	}

@@ -21,7 +21,7 @@ type Report struct {
 type MediaOptions struct {
 	// Prefix of media URIs relative to the playlist ("video/").
 	Prefix string
-	// PartHoldBack (0: DefaultHoldBackParts × part target).
+	// PartHoldBack (0: DefaultHoldBack).
 	PartHoldBack time.Duration
 	// Skip: produce a delta update (§6.2.5.1).
 	Skip bool
@@ -85,25 +85,26 @@ func LastPart(s cmaf.Snapshot) (msn uint64, part int, ok bool) {
 	return 0, 0, false
 }
 
-// DefaultHoldBackParts is PART-HOLD-BACK in part targets when the config
-// leaves it out: 4 (0.88 s at the default 200 ms parts, PART-TARGET
-// 0.22 s), above §4.4.3.8's minimum of 3. Stock hls.js with only
+// DefaultHoldBack is PART-HOLD-BACK when the config leaves it out: 3.5
+// part targets (0.875 s at the default 250 ms), above §4.4.3.8's
+// minimum of 3. Stock hls.js with only
 // lowLatencyMode takes PART-HOLD-BACK as its target latency from where
 // its first playlist ends and never catches up (playback rate 1): what it
 // takes to start (0.4-0.7 s: the first parts, the init segments) stays on
-// top of it for the session, so at 5 parts it played 1.6-1.8 s behind
+// top of it for the session, so at 1 s it played 1.6-1.8 s behind
 // when started on a running stream. Every stall also adds its length
-// for good, so fewer parts need a steady edge: a last part is not listed
+// for good, so less hold-back needs a steady edge: a last part is not listed
 // hard on the part before it (tail.go) and the source's parts wait for
-// the rungs' (sync.go), which were the stalls at 0.6 s.
-const DefaultHoldBackParts = 4
+// the rungs' (sync.go), which were the stalls at 0.6 s. 0.88 s (4 parts
+// of the earlier 0.22 s) played without them.
+func DefaultHoldBack(partTarget time.Duration) time.Duration { return partTarget * 7 / 2 }
 
 // ServerControl is the EXT-X-SERVER-CONTROL value; identical in every
 // media playlist of a stream because it only depends on the config
 // (App. B.1).
 func ServerControl(td int, partTarget, holdBack time.Duration) string {
 	if holdBack == 0 {
-		holdBack = DefaultHoldBackParts * partTarget
+		holdBack = DefaultHoldBack(partTarget)
 	}
 	// §4.4.3.8: at least 3 × PART-TARGET, as listed (mediaSecs: up to
 	// 2 µs over), in whole milliseconds rounded up.
