@@ -514,6 +514,22 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !q.blocking && !snap.Ended {
+		// A non-blocking reload while a last part is held back
+		// (tail.go) waits out the hold (at most tailGap): the preload
+		// hint names that part, already served, and a client that
+		// fetches the hint and reloads without blocking (gohlslib
+		// 2.4.5) fetched the part again and again until the hold ended,
+		// feeding its decoder the same frames twice.
+		if _, until := s.listing(st, trackKey{id, rendition, kind}, t, time.Now()); !until.IsZero() {
+			timer := time.NewTimer(time.Until(until))
+			select {
+			case <-r.Context().Done():
+			case <-timer.C:
+			}
+			timer.Stop()
+		}
+	}
 	e := s.render(st, plKey{id, rendition, kind, q.skip}, t)
 	// A non-blocking load is where a player takes its start position
 	// (hls.js: the listed edge minus PART-HOLD-BACK) and stock hls.js
