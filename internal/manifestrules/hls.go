@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 )
 
 // CheckHLS checks the multivariant playlist at masterURL, every media
@@ -325,6 +326,11 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 			errs.add("ISO/IEC 14496-12 §8.4.2: %s init %s has no mdhd timescale", u, iu)
 		}
 	}
+	type shortPart struct {
+		ref string
+		d   float64
+	}
+	var short *shortPart
 	for i, l := range ls {
 		switch {
 		case strings.HasPrefix(l, "#EXT-X-MAP:"):
@@ -366,8 +372,12 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 				errs.add("rfc8216bis §4.4.4.9: %s part %s lasts %v > PART-TARGET %v", u, ref, d, partTarget)
 			}
 			last := i+1 < len(ls) && !strings.HasPrefix(ls[i+1], "#EXT-X-PART:")
+			// Checked with the next part, which has the frame that
+			// would have followed.
+			checkShort := short
+			short = nil
 			if !last && attr(l, "INDEPENDENT") != "YES" && d < 0.85*partTarget-1e-9 {
-				errs.add("rfc8216bis §4.4.4.9: %s part %s lasts %v < 85 %% of PART-TARGET", u, ref, d)
+				short = &shortPart{ref, d}
 			}
 			if sawSeg && segParts == 0 && attr(l, "INDEPENDENT") != "YES" && attr(l, "GAP") != "YES" {
 				errs.add("rfc8216bis §4.4.4.9: %s first part of a segment %s is not INDEPENDENT=YES", u, ref)
@@ -381,8 +391,20 @@ func checkMediaPlaylist(ctx context.Context, u string, bw int, others []string, 
 				errs.add("%s part %q: %v", u, ref, err)
 				continue
 			}
-			if code, _, err := get(ctx, pu); err != nil || code != 200 {
+			code, body, err := get(ctx, pu)
+			if err != nil || code != 200 {
 				errs.add("rfc8216bis §4.4.4.9 (a listed part is served): %s part %s: %d %v", u, pu, code, err)
+			}
+			if checkShort != nil {
+				// §4.4.4.9: a part shorter than 85 % of PART-TARGET
+				// breaks the rule, unless no frame boundary lay inside
+				// the window: its next frame would have taken it past
+				// PART-TARGET (a frame after a dropped one; see
+				// origin/cmaf partWindow).
+				next, ok := firstSampleTicks(body)
+				if !ok || timescale == 0 || checkShort.d+float64(next)/float64(timescale) <= partTarget+1e-9 {
+					errs.add("rfc8216bis §4.4.4.9: %s part %s lasts %v < 85 %% of PART-TARGET, and its next frame (%d ticks) fit", u, checkShort.ref, checkShort.d, next)
+				}
 			}
 		case strings.HasPrefix(l, "#EXTINF:"):
 			d := number(strings.TrimSuffix(strings.SplitN(l[len("#EXTINF:"):], ",", 2)[0], ","))
@@ -481,4 +503,15 @@ func mdhdTimescale(b []byte) uint32 {
 		b, depth = body, depth+1
 	}
 	return 0
+}
+
+// firstSampleTicks returns the duration of the first sample of a CMAF
+// chunk, in its track's timescale (ISO/IEC 14496-12 §8.8.8 trun, or the
+// tfhd default).
+func firstSampleTicks(b []byte) (uint32, bool) {
+	var parts fmp4.Parts
+	if err := parts.Unmarshal(b); err != nil || len(parts) == 0 || len(parts[0].Tracks) == 0 || len(parts[0].Tracks[0].Samples) == 0 {
+		return 0, false
+	}
+	return parts[0].Tracks[0].Samples[0].Duration, true
 }

@@ -234,7 +234,8 @@ func TestManifestRulesCatchDefects(t *testing.T) {
 		{"no CLOSED-CAPTIONS", master, strings.ReplaceAll(string(masterBody), ",CLOSED-CAPTIONS=NONE", ""), "CLOSED-CAPTIONS"},
 		{"FRAME-RATE is the timescale", master, regexp.MustCompile(`FRAME-RATE=[0-9.]+`).ReplaceAllString(string(masterBody), "FRAME-RATE=90000.000"), "FRAME-RATE"},
 		{"BANDWIDTH of easy content", master, regexp.MustCompile(`BANDWIDTH=\d+(,AVERAGE-BANDWIDTH=)\d+(,CODECS="avc1\.[0-9a-fA-F]+",RESOLUTION=320x180)`).ReplaceAllString(string(masterBody), "BANDWIDTH=39000${1}37000${2}"), "rate cap"},
-		{"a part past PART-TARGET", video, regexp.MustCompile(`#EXT-X-PART:DURATION=[0-9.]+`).ReplaceAllString(string(videoBody), "#EXT-X-PART:DURATION=0.25000"), "§4.4.4.9"},
+		{"a part past PART-TARGET", video, regexp.MustCompile(`#EXT-X-PART:DURATION=[0-9.]+`).ReplaceAllString(string(videoBody), "#EXT-X-PART:DURATION=0.30000"), "§4.4.4.9"},
+		{"a short part where one more frame fit", video, regexp.MustCompile(`#EXT-X-PART:DURATION=[0-9.]+`).ReplaceAllString(string(videoBody), "#EXT-X-PART:DURATION=0.10000"), "and its next frame"},
 		{"a segment listed before it exists", video, regexp.MustCompile(`(?m)^180p/video/seg(\d+)\.m4s$|^video/seg(\d+)\.m4s$`).ReplaceAllString(string(videoBody), "video/seg999999.m4s"), "a listed segment is served"},
 	} {
 		if c.body == string(masterBody) || c.body == string(videoBody) {
