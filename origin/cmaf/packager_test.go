@@ -564,7 +564,7 @@ func TestPartsInsideWindow(t *testing.T) {
 		{"27.5fps±2ms", func(i int) int64 { return int64(i)*90000*2/55 + jitter(i, 2) }},
 		{"25fps±3ms", func(i int) int64 { return int64(i)*3600 + jitter(i, 3) }},
 		{"24fps exact (OBS)", func(i int) int64 { return int64(i) * 3750 }},
-		{"30fps, a 52ms frame every 17th", func(i int) int64 { return int64(i)*3000 + int64(i/17)*1700 }},
+		{"30fps, two 52ms frames in every 7", func(i int) int64 { return int64(i)*3000 + int64(2*(i/7)+min(i%7, 2))*1700 }},
 		{"60Hz grid, every 5th-6th frame 50ms", func(i int) int64 {
 			var t int64
 			for k := range i {
