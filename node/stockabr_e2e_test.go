@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"fmt"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,8 +54,8 @@ const (
 // floor) and took up to 10 s, stalling, to decay below the top rung.
 
 // playABR plays the ladder in one stock player, throttles its tab's
-// network (DevTools' Network.emulateNetworkConditions) to half again the
-// lowest variant's BANDWIDTH, and checks that the player steps down to a
+// network (DevTools' Network.emulateNetworkConditions) to three quarters
+// of what the rung it plays averages, and checks that the player steps down to a
 // rung with less bandwidth than the one it played, then, the throttle
 // lifted, back up to one with more than the throttled one, without a stall
 // longer than a second.
@@ -137,11 +136,17 @@ func playABR(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, s s
 	// Unthrottled, it plays (or steps up to) a rung above the lowest.
 	watch(abrUp, fmt.Sprintf("a rung above the lowest (%dp) unthrottled", low), func(st stockplayers.Stats) bool { return rungBW(st) > bw[low] })
 	top := last
-	// One rung down: the throttle sits between what the rung it plays
-	// really needs (its measured average) and what the next lower one
-	// does (their geometric mean), so that the player has a rung to step
-	// down to that the throttled link carries. Averages, not BANDWIDTH:
-	// an easy picture averages far below the rate caps.
+	// One rung down: the throttle takes a quarter off what the rung it
+	// plays really needs (its measured average, audio included), leaving
+	// the next lower rung a quarter more than it needs: a link that got
+	// worse, with a rung the player can step down to. Averages, not
+	// BANDWIDTH: an easy picture averages far below the rate caps, and
+	// 480p and 360p of the noisy publisher average 1.1 and 0.63 Mbit/s
+	// with BANDWIDTH 1.74 and 0.98. Not deeper: a low-latency player holds under
+	// a second of media, and a link at 40 % of the rung's rate (the
+	// geometric mean of two rungs' averages) emptied hls.js's buffer
+	// before any estimator could have noticed: stalls of 1.5-2 s, with
+	// the player stepping down as its own docs say it does.
 	vs = ladderVariants(t, s.HLSCMAFURL) // averages after the settling
 	below := 0
 	for h, v := range vs {
@@ -152,8 +157,8 @@ func playABR(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, s s
 	if below == 0 {
 		t.Fatalf("no variant averages less than the %dp one it plays (ladder %v)", rungOf(top), vs)
 	}
-	limit := int(math.Sqrt(float64(vs[below].average) * float64(vs[rungOf(top)].average)))
-	if limit < vs[below].average*5/4 {
+	limit := max(vs[rungOf(top)].average*3/4, vs[below].average*5/4)
+	if limit > vs[rungOf(top)].average*9/10 {
 		t.Fatalf("the %dp and %dp variants average %d and %d bit/s: too close for a throttle between them (ladder %v)", rungOf(top), below, vs[rungOf(top)].average, vs[below].average, vs)
 	}
 
@@ -173,7 +178,7 @@ func playABR(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, s s
 	watch(time.Second, "read before the lift", func(stockplayers.Stats) bool { return true })
 	atLift := last
 	if rungBW(atLift) >= rungBW(top) {
-		t.Fatalf("back on %dp while still throttled to %d bit/s", rungOf(atLift), limit)
+		t.Fatalf("back on %dp while still throttled to %d bit/s (estimate %s bit/s, downlink %s Mbit/s, ladder %v)", rungOf(atLift), limit, fmtPtr(atLift.Estimate), fmtPtr(atLift.Downlink), vs)
 	}
 
 	if err := browsertest.Emulate(tab, link); err != nil {
