@@ -36,8 +36,7 @@ test: deps-test
 	# The stock players (issue 12) compare each player's date for a frame
 	# with the capture time the publisher drew into it: the race
 	# detector's cost to the node, on the cores the browser shares, made
-	# the publisher's own capture lag ~30 ms more. Measured without it
-	# (skipped unless EDGENODE_STOCK_PLAYERS=1 while issue 12 is open).
+	# the publisher's own capture lag ~30 ms more. Measured without it.
 	$(GO) test -p 1 -timeout 45m -count=1 -run '^TestStockPlayers$$' ./node/
 
 test-short:

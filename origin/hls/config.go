@@ -9,8 +9,8 @@ import (
 // Config of the LL-HLS server (keys of the yaml section origin.hls).
 type Config struct {
 	// PartHoldBack is EXT-X-SERVER-CONTROL PART-HOLD-BACK: how far behind
-	// the live edge players stay. Default 3.5 × part_target (0.875 s, see
-	// DefaultHoldBack), minimum 3 × part_target (§4.4.3.8). Unit:
+	// the live edge players stay. Default and minimum 3 × part_target
+	// (0.75 s; §4.4.3.8, see DefaultHoldBack). Unit:
 	// duration.
 	PartHoldBack time.Duration `yaml:"part_hold_back"`
 	// BlockTimeout: a blocking playlist request held longer gets 503

@@ -85,19 +85,20 @@ func LastPart(s cmaf.Snapshot) (msn uint64, part int, ok bool) {
 	return 0, 0, false
 }
 
-// DefaultHoldBack is PART-HOLD-BACK when the config leaves it out: 3.5
-// part targets (0.875 s at the default 250 ms), above §4.4.3.8's
-// minimum of 3. Stock hls.js with only
-// lowLatencyMode takes PART-HOLD-BACK as its target latency from where
-// its first playlist ends and never catches up (playback rate 1): what it
-// takes to start (0.4-0.7 s: the first parts, the init segments) stays on
-// top of it for the session, so at 1 s it played 1.6-1.8 s behind
-// when started on a running stream. Every stall also adds its length
-// for good, so less hold-back needs a steady edge: a last part is not listed
-// hard on the part before it (tail.go) and the source's parts wait for
-// the rungs' (sync.go), which were the stalls at 0.6 s. 0.88 s (4 parts
-// of the earlier 0.22 s) played without them.
-func DefaultHoldBack(partTarget time.Duration) time.Duration { return partTarget * 7 / 2 }
+// DefaultHoldBack is PART-HOLD-BACK when the config leaves it out: 3
+// part targets (0.75 s at the default 250 ms), §4.4.3.8's minimum. Stock
+// hls.js with only lowLatencyMode takes PART-HOLD-BACK as its target
+// latency from where its first playlist ends and never catches up
+// (playback rate 1): what it takes to start (0.3-0.5 s: the first parts,
+// the init segments) stays on top of it for the session, so at 1 s it
+// played 1.6-1.8 s behind when started on a running stream, and at
+// 0.875 s 1.36 s (passthrough) and 1.43-1.49 s (ladder) behind. Every
+// stall also adds its length for good, so less hold-back needs a steady
+// edge: a last part is not listed hard on the part before it (tail.go)
+// and the source's parts wait for the rungs' (sync.go), which were the
+// stalls at 0.6 s (3 of the old 0.2 s parts). At 0.75 s hls.js played
+// the ladder 1.07-1.27 s behind without a stall (node TestStockPlayers).
+func DefaultHoldBack(partTarget time.Duration) time.Duration { return 3 * partTarget }
 
 // ServerControl is the EXT-X-SERVER-CONTROL value; identical in every
 // media playlist of a stream because it only depends on the config
