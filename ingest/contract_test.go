@@ -122,6 +122,21 @@ func TestErrorContract(t *testing.T) {
 	t.Run("403 deactivated", func(t *testing.T) {
 		want(t, do(t, "POST", e.base+"/whip/7_seven", "application/sdp", vp8Offer), 403, "stream 7 is deactivated")
 	})
+	t.Run("503 store not answering", func(t *testing.T) {
+		e.streams.mu.Lock()
+		e.streams.fail = errors.New("bbolt: timeout")
+		e.streams.mu.Unlock()
+		defer func() {
+			e.streams.mu.Lock()
+			e.streams.fail = nil
+			e.streams.mu.Unlock()
+		}()
+		r := do(t, "POST", whip, "application/sdp", vp8Offer)
+		want(t, r, 503, "stream lookup unavailable: stream 42: bbolt: timeout")
+		if r.header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+	})
 	t.Run("403 not a stream path", func(t *testing.T) {
 		want(t, do(t, "POST", e.base+"/whip/abc_secret", "application/sdp", vp8Offer), 403, "not a stream path")
 	})

@@ -33,6 +33,9 @@ var (
 	ErrPreconditionFailed = errors.New("If-Match does not match the session's ETag")
 	// ErrClosed: the server is shutting down (503).
 	ErrClosed = errors.New("ingest server closed")
+	// ErrUnavailable: the node cannot look the stream up just now (its
+	// store failed to answer); the publisher may retry (503).
+	ErrUnavailable = errors.New("stream lookup unavailable")
 )
 
 // statusOf maps an error to its HTTP status (RFC 9725 §4.2, §4.3.1, §4.5).
@@ -48,6 +51,7 @@ func statusOf(err error) int {
 		{ErrBusy, http.StatusBadRequest},
 		{ErrOverloaded, http.StatusServiceUnavailable},
 		{ErrClosed, http.StatusServiceUnavailable},
+		{ErrUnavailable, http.StatusServiceUnavailable},
 		{ErrRateLimited, http.StatusTooManyRequests},
 		{ErrNoSession, http.StatusNotFound},
 		{ErrPreconditionRequired, http.StatusPreconditionRequired},

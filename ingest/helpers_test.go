@@ -32,8 +32,9 @@ func TestMain(m *testing.M) {
 
 // streamStore is the tiny in-test Streams: the node's store in real life.
 type streamStore struct {
-	mu sync.Mutex
-	m  map[uint64]streamRec
+	mu   sync.Mutex
+	m    map[uint64]streamRec
+	fail error // every lookup fails with it when set
 }
 
 type streamRec struct {
@@ -44,6 +45,9 @@ type streamRec struct {
 func (s *streamStore) LookupStream(id uint64) (string, bool, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fail != nil {
+		return "", false, false, s.fail
+	}
 	r, ok := s.m[id]
 	return r.key, r.active, ok, nil
 }

@@ -135,7 +135,7 @@ func (s *Server) authorize(path string, r *http.Request) (uint64, error) {
 	}
 	want, active, found, err := s.deps.Streams.LookupStream(id)
 	if err != nil {
-		return 0, fmt.Errorf("ingest: look up stream %d: %w", id, err)
+		return 0, fmt.Errorf("%w: stream %d: %v", ErrUnavailable, id, err)
 	}
 	if !found || subtle.ConstantTimeCompare([]byte(want), []byte(key)) != 1 {
 		return 0, fmt.Errorf("%w: unknown stream or wrong key", ErrForbidden)

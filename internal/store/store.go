@@ -460,7 +460,10 @@ func (s *Store) PutSecret(name string, value []byte) error {
 	})
 }
 
-// GetState returns the value a component stored under key, or ErrNotFound.
+// GetState returns the value a component stored under key, or (nil, nil)
+// when there is none: the components' State contract (cmaf.State,
+// ts.State), where only a missing key means "never numbered" and any
+// error is a read that failed.
 func (s *Store) GetState(component, key string) ([]byte, error) {
 	if component == "" || key == "" {
 		return nil, fmt.Errorf("%w: state component and key must not be empty", ErrInvalid)
@@ -470,10 +473,9 @@ func (s *Store) GetState(component, key string) ([]byte, error) {
 		if b := tx.Bucket(bucketState).Bucket([]byte(component)); b != nil {
 			if v := b.Get([]byte(key)); v != nil {
 				out = bytes.Clone(v)
-				return nil
 			}
 		}
-		return fmt.Errorf("%w: state %s/%s", ErrNotFound, component, key)
+		return nil
 	})
 	return out, err
 }

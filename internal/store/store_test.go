@@ -328,20 +328,20 @@ func TestSecretGetOrCreateIsAtomic(t *testing.T) {
 
 func TestState(t *testing.T) {
 	s := storetest.Open(t)
-	if _, err := s.GetState("origin", "k"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("missing: %v", err)
+	if v, err := s.GetState("origin", "k"); v != nil || err != nil {
+		t.Fatalf("missing: %q %v, want nil, nil", v, err)
 	}
 	if err := s.PutState("origin", "k", []byte("1")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetState("turn", "k"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("components are separate: %v", err)
+	if v, err := s.GetState("turn", "k"); v != nil || err != nil {
+		t.Fatalf("components are separate: %q %v", v, err)
 	}
 	if err := s.PutState("origin", "k", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetState("origin", "k"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("after delete: %v", err)
+	if v, err := s.GetState("origin", "k"); v != nil || err != nil {
+		t.Fatalf("after delete: %q %v", v, err)
 	}
 	if err := s.PutState("", "k", []byte("x")); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("empty component: %v", err)

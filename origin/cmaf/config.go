@@ -95,7 +95,8 @@ func (c Config) Validate() error {
 
 // State persists numbering across restarts. The node's bbolt store
 // implements it; tests use a map. GetState returns (nil, nil) for a
-// missing key.
+// missing key, the only answer that means "never numbered": any error is
+// a failed read (ErrStateUnavailable), never a fresh start.
 type State interface {
 	GetState(component, key string) ([]byte, error)
 	PutState(component, key string, value []byte) error

@@ -16,3 +16,9 @@ var ErrTooFar = errors.New("cmaf: segment too far in the future")
 // ErrUnsupported: an access unit or track uses a codec the packager does
 // not handle.
 var ErrUnsupported = errors.New("cmaf: unsupported codec")
+
+// ErrStateUnavailable: the rendition's numbering could not be read from
+// State (a store error, a damaged record). The rendition does not start
+// until it can be read: starting at 1 again would reuse segment URLs a
+// CDN may still hold with other media.
+var ErrStateUnavailable = errors.New("cmaf: numbering state unavailable")

@@ -93,29 +93,31 @@ func (p *Packager) stateKey() string {
 	return strconv.FormatUint(p.key.Stream, 10) + "/" + p.key.Rendition
 }
 
-func (p *Packager) load() {
+// load reads the rendition's numbering once, before its first session:
+// where a previous run stopped, or 1 for a rendition never numbered. A
+// failed read leaves it unread (ErrStateUnavailable) for the next
+// session to try again; it never starts at 1 on a guess.
+func (p *Packager) load() error {
 	if p.loaded {
-		return
+		return nil
+	}
+	var b []byte
+	if p.state != nil {
+		var err error
+		if b, err = p.state.GetState(stateComponent, p.stateKey()); err != nil {
+			return fmt.Errorf("%w: %s/%s: %v", ErrStateUnavailable, stateComponent, p.stateKey(), err)
+		}
+	}
+	var st persisted
+	if b != nil {
+		if err := json.Unmarshal(b, &st); err != nil {
+			return fmt.Errorf("%w: %s/%s is damaged: %v", ErrStateUnavailable, stateComponent, p.stateKey(), err)
+		}
 	}
 	p.loaded = true
 	p.num = persisted{NextMSN: 1, NextInit: 1}
-	if p.state == nil {
-		return
-	}
-	b, err := p.state.GetState(stateComponent, p.stateKey())
-	if err != nil {
-		// The node's store reports a missing key as an error wrapping its
-		// ErrNotFound: a first publish. Start at 1 either way.
-		p.log.Debug("origin: no numbering state, starting at 1", "err", err)
-		return
-	}
 	if b == nil {
-		return
-	}
-	var st persisted
-	if err := json.Unmarshal(b, &st); err != nil {
-		p.log.Warn("origin: bad numbering state", "err", err)
-		return
+		return nil
 	}
 	// NextMSN is the end of the last reservation: every number below it
 	// may have been used (and cached by a CDN).
@@ -136,6 +138,7 @@ func (p *Packager) load() {
 	p.lastEnd = time.Duration(st.Media) + gap
 	p.lastEndWall = time.Now()
 	p.log.Info("origin: continuing numbering", "msn", st.NextMSN, "disc", st.Disc)
+	return nil
 }
 
 func (p *Packager) save(msn uint64, media time.Duration, wall time.Time) {
@@ -159,7 +162,9 @@ func (p *Packager) Rendition() *Rendition { return p.rend }
 // StartSession begins a publisher session. A previous session is ended
 // first. The first segments of the session carry a discontinuity.
 func (p *Packager) StartSession(sess *hub.Session) error {
-	p.load()
+	if err := p.load(); err != nil {
+		return err // not packaged; the next session reads again
+	}
 	if p.live {
 		p.EndSession()
 	}

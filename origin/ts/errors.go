@@ -14,3 +14,8 @@ var ErrClosed = errors.New("ts: server closed")
 
 // ErrNoVideo: a session publishes no track this packager can carry.
 var ErrNoVideo = errors.New("ts: no H.264 or AAC track in session")
+
+// ErrStateUnavailable: a rendition's numbering could not be read from
+// State (a store error, a damaged record); the rendition does not start
+// until it can be.
+var ErrStateUnavailable = errors.New("ts: numbering state unavailable")

@@ -90,24 +90,35 @@ func (r *rendition) stateKey() string {
 }
 
 // load restores the numbering. A missing or unreadable record starts at 0.
-func (r *rendition) load() {
-	r.loaded = true
+// load reads the rendition's numbering once, before its first session:
+// where a previous run stopped, or 0 for a rendition never numbered. A
+// failed read (a store error, a damaged record) leaves it unread for the
+// next session to try again: starting at 0 on a guess would reuse
+// segment URLs a CDN may still hold with other media.
+func (r *rendition) load() error {
 	if r.srv.state == nil {
-		return
+		r.loaded = true
+		return nil
 	}
 	b, err := r.srv.state.GetState(ConsumerName, r.stateKey())
-	if err != nil || len(b) == 0 {
-		return
+	if err != nil {
+		return fmt.Errorf("%w: %s/%s: %v", ErrStateUnavailable, ConsumerName, r.stateKey(), err)
 	}
 	var p persisted
-	if err := json.Unmarshal(b, &p); err != nil {
-		r.srv.log.Warn("ts: bad numbering record; starting at 0", "stream", r.key.Stream, "rendition", r.key.Rendition, "err", err)
-		return
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &p); err != nil {
+			return fmt.Errorf("%w: %s/%s is damaged: %v", ErrStateUnavailable, ConsumerName, r.stateKey(), err)
+		}
+	}
+	r.loaded = true
+	if len(b) == 0 {
+		return nil
 	}
 	r.mu.Lock()
 	r.nextSeq, r.lastDSN = p.NextSeq, p.LastDSN
 	r.hadMedia = p.NextSeq > 0
 	r.mu.Unlock()
+	return nil
 }
 
 func (r *rendition) save(p persisted) {
@@ -149,9 +160,6 @@ func (s *Server) run(r *rendition, sub *hub.Subscription) {
 		r.runs--
 		s.mu.Unlock()
 	}()
-	if !r.loaded {
-		r.load()
-	}
 	log := s.log.With("stream", r.key.Stream, "rendition", r.key.Rendition)
 	for {
 		ctx := s.ctx
@@ -183,6 +191,12 @@ func (s *Server) run(r *rendition, sub *hub.Subscription) {
 		}
 		switch ev.Kind {
 		case hub.SessionStart:
+			if !r.loaded {
+				if err := r.load(); err != nil {
+					log.Warn("ts: session not packaged", "err", err)
+					continue
+				}
+			}
 			if err := r.startSession(ev.Session); err != nil {
 				log.Warn("ts: session not packaged", "err", err)
 			}

@@ -109,8 +109,9 @@ type Hub interface {
 }
 
 // State persists numbering across restarts (the node's store implements
-// it). GetState returns (nil, nil) or an error wrapping a not-found
-// sentinel for a missing key; both mean "start from zero".
+// it). GetState returns (nil, nil) for a missing key, the only answer
+// that means "start from zero": any error is a failed read
+// (ErrStateUnavailable).
 type State interface {
 	GetState(component, key string) ([]byte, error)
 	PutState(component, key string, value []byte) error
