@@ -2,11 +2,14 @@ package node_test
 
 import (
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/edgenode/edgenode/internal/browsertest"
 	"github.com/edgenode/edgenode/internal/stockplayers"
@@ -86,9 +89,18 @@ func playABR(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, s s
 	if err := browsertest.Emulate(tab, link); err != nil {
 		t.Fatalf("network: %v", err)
 	}
-	if err := stockplayers.Open(tab, srv.PlayerURL(stockplayers.Player(player), src)); err != nil {
+	if err := stockplayers.Open(tab, srv.PlayerURL(stockplayers.Player(player), src, "debug", os.Getenv("EDGENODE_STOCK_DEBUG"))); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		// The player's own log (EDGENODE_STOCK_DEBUG=1) of a failed run.
+		if !t.Failed() || os.Getenv("EDGENODE_STOCK_DEBUG") == "" {
+			return
+		}
+		if l, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.stock.log || []`)); err == nil {
+			t.Logf("%s log:\n%s", only, strings.Join(l, "\n"))
+		}
+	})
 	t.Cleanup(func() { _ = browsertest.Throttle(tab, 0) })
 
 	var last stockplayers.Stats
@@ -178,7 +190,7 @@ func playABR(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, s s
 	watch(time.Second, "read before the lift", func(stockplayers.Stats) bool { return true })
 	atLift := last
 	if rungBW(atLift) >= rungBW(top) {
-		t.Fatalf("back on %dp while still throttled to %d bit/s (estimate %s bit/s, downlink %s Mbit/s, ladder %v)", rungOf(atLift), limit, fmtPtr(atLift.Estimate), fmtPtr(atLift.Downlink), vs)
+		t.Fatalf("back on %dp while still throttled to %d bit/s (estimate %s bit/s, downlink %s Mbit/s, ladder %v, errors %v)", rungOf(atLift), limit, fmtPtr(atLift.Estimate), fmtPtr(atLift.Downlink), vs, atLift.Errors)
 	}
 
 	if err := browsertest.Emulate(tab, link); err != nil {

@@ -146,7 +146,7 @@ func CheckHLS(ctx context.Context, masterURL string, get Getter, exp Expect) Err
 			for msn, d := range dates {
 				if first, ok := variantDates[msn]; !ok {
 					variantDates[msn] = d
-				} else if diff := d.Sub(first); diff > 50*time.Millisecond || diff < -50*time.Millisecond {
+				} else if diff := d.Sub(first); diff > 20*time.Millisecond || diff < -20*time.Millisecond {
 					misaligned[m.uri] = fmt.Sprintf("segment %d dated %v off the first variant's", msn, diff)
 				}
 			}

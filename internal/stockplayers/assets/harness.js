@@ -82,7 +82,17 @@
       // playlists it was given, in window.stock.log.
       st.log = [];
       const ne = p.getNetworkingEngine();
-      ne.registerRequestFilter((type, req) => st.log.length < 400 && st.log.push("req " + type + " " + JSON.stringify(req.uris)));
+      const ts = () => ((performance.now() - st.loadedAt) / 1000).toFixed(3);
+      ne.registerRequestFilter((type, req) => st.log.length < 5000 && st.log.push(ts() + " req " + type + " " + JSON.stringify(req.uris)));
+      // Why the variant changed: "adaptation" is its ABR's choice,
+      // "variantchanged" any other switch (a stream disabled after a
+      // failed request, a restriction).
+      for (const ev of ["adaptation", "variantchanged"]) {
+        p.addEventListener(ev, () => {
+          const v = p.getVariantTracks().find((x) => x.active);
+          st.log.push(ts() + " " + ev + " to " + (v ? v.height + "p" : "?") + " estimate " + Math.round(p.getStats().estimatedBandwidth));
+        });
+      }
       ne.registerResponseFilter((type, res) => {
         if (type === shaka.net.NetworkingEngine.RequestType.MANIFEST && st.log.length < 400) {
           st.log.push("manifest " + res.uri + "\n" + new TextDecoder().decode(res.data));
