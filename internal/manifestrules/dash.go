@@ -32,6 +32,7 @@ func (s listed) duration() time.Duration {
 // its init segments and every segment that is available at now (a
 // dynamic MPD) or listed (a static one).
 func CheckMPD(ctx context.Context, mpdURL string, body []byte, get Getter, now time.Time, exp Expect) Errors {
+	began := time.Now()
 	var errs Errors
 	m, err := mpd.MPDFromBytes(body)
 	if err != nil {
@@ -201,7 +202,17 @@ func CheckMPD(ctx context.Context, mpdURL string, body []byte, get Getter, now t
 					}
 					segs = available(segs, ast, now, time.Duration(ato*float64(time.Second)), tsbd)
 				}
-				errs = append(errs, fetchSegments(ctx, mpdURL, p.Id, id, st, segs, get)...)
+				var expired func(listed) bool
+				if dynamic {
+					// Checked as each segment is fetched: the check
+					// takes seconds, and a segment near the window's
+					// start may leave it meanwhile (404 then is right).
+					expired = func(s listed) bool {
+						at := now.Add(time.Since(began))
+						return tsbd > 0 && at.After(ast.Add(s.start()+s.duration()).Add(tsbd-time.Second))
+					}
+				}
+				errs = append(errs, fetchSegments(ctx, mpdURL, p.Id, id, st, segs, expired, get)...)
 				// §5.3.3.2 @segmentAlignment: segments of one number
 				// cover the same time in every Representation.
 				if as.SegmentAlignment {
@@ -320,7 +331,7 @@ func available(segs []listed, ast, now time.Time, ato, tsbd time.Duration) []lis
 // fetchSegments gets the init segment and each listed segment: each must
 // be 200 and start at the time the timeline gives it ($Number$ and S@t
 // agree with the tfdt), within two frames of composition offset.
-func fetchSegments(ctx context.Context, base, period, id string, st *mpd.SegmentTemplateType, segs []listed, get Getter) Errors {
+func fetchSegments(ctx context.Context, base, period, id string, st *mpd.SegmentTemplateType, segs []listed, expired func(listed) bool, get Getter) Errors {
 	var errs Errors
 	if st.Initialization == "" {
 		errs.add("ISO/IEC 23009-1 §5.3.9.4: %s/%s SegmentTemplate@initialization missing", period, id)
@@ -330,6 +341,9 @@ func fetchSegments(ctx context.Context, base, period, id string, st *mpd.Segment
 		errs.add("ISO/IEC 23009-1 §5.3.9.4: %s/%s init segment %s: %d %v", period, id, u, code, err)
 	}
 	for _, s := range segs {
+		if expired != nil && expired(s) {
+			continue
+		}
 		ref := replaceNumber(st.Media, s.number, id)
 		u, err := resolve(base, ref)
 		if err != nil {

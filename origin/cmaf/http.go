@@ -253,6 +253,12 @@ func (h *mediaHandler) serveSegment(w http.ResponseWriter, r *http.Request, t *T
 		notFound(w)
 		return
 	}
+	if first, live := t.Window(); !ok && live && msn < first {
+		// Left the window: 404, not an aborted 200 (WriteSegment finds
+		// it gone after the headers; clients saw EOF).
+		notFound(w)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.maxWait)
 	defer cancel()
 	if err := t.Wait(ctx, msn, 0); err != nil {

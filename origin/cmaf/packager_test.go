@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -314,7 +317,8 @@ func TestPackagerReconnectAndRestart(t *testing.T) {
 func TestPackagerWindowBounded(t *testing.T) {
 	st := mediatest.Generate(t, mediatest.Options{NoAudio: true})
 	cfg := Config{Window: 3 * time.Second}.WithDefaults()
-	p := NewPackager(cfg, hub.Key{Stream: 1, Rendition: hub.Source}, NewRegistry(), nil, nil)
+	reg := NewRegistry()
+	p := NewPackager(cfg, hub.Key{Stream: 1, Rendition: hub.Source}, reg, nil, nil)
 	start := time.Now()
 	if err := p.StartSession(&hub.Session{Tracks: st.Tracks}); err != nil {
 		t.Fatal(err)
@@ -345,6 +349,22 @@ func TestPackagerWindowBounded(t *testing.T) {
 	}
 	if s.Segments[0].MSN < 30 {
 		t.Errorf("first MSN %d: nothing was trimmed", s.Segments[0].MSN)
+	}
+	// A segment that left the window is 404 (it was a 200 aborted after
+	// its headers: clients got EOF).
+	mux := http.NewServeMux()
+	reg.RegisterRoutes(mux, time.Second)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for _, msn := range []uint64{1, s.Segments[0].MSN - 1} {
+		res, err := http.Get(fmt.Sprintf("%s/cmaf/1/source/video/seg%d.m4s", srv.URL, msn))
+		if err != nil {
+			t.Fatalf("segment %d, gone: %v", msn, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNotFound {
+			t.Errorf("segment %d, gone: %d, want 404", msn, res.StatusCode)
+		}
 	}
 	tr := p.Rendition().Video
 	tr.mu.Lock()
