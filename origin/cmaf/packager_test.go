@@ -61,6 +61,13 @@ func feed(t *testing.T, p *Packager, st *mediatest.Stream, start time.Time) {
 	if err := p.StartSession(sess); err != nil {
 		t.Fatal(err)
 	}
+	writeAll(t, p, st, start)
+	p.EndSession()
+}
+
+// writeAll writes every sample of st into p, dated from start.
+func writeAll(t *testing.T, p *Packager, st *mediatest.Stream, start time.Time) {
+	t.Helper()
 	for _, s := range st.Samples {
 		au := *s.AU
 		au.Time = start.Add(au.Duration(au.PTS))
@@ -68,7 +75,6 @@ func feed(t *testing.T, p *Packager, st *mediatest.Stream, start time.Time) {
 			t.Fatal(err)
 		}
 	}
-	p.EndSession()
 }
 
 func TestPackagerSegmentsAndParts(t *testing.T) {

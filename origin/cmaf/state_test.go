@@ -89,13 +89,7 @@ func TestStateErrorsNeverRenumber(t *testing.T) {
 		if !errors.Is(err, ErrStateUnavailable) {
 			t.Fatalf("%s: StartSession: %v, want ErrStateUnavailable", c.name, err)
 		}
-		for _, s := range st.Samples {
-			au := *s.AU
-			au.Time = start.Add(au.Duration(au.PTS))
-			if err := p.WriteAU(s.Track, &au, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeAll(t, p, st, start)
 		p.EndSession()
 		if _, ok := reg.Stream(9); ok {
 			if rd, _ := reg.Stream(9); rd != nil {

@@ -29,6 +29,19 @@ func waitPlaylist(t *testing.T, ctx context.Context, url string, ok func(string)
 	}
 }
 
+// publishSession plays stream once into h as session id.
+func publishSession(ctx context.Context, t *testing.T, h *hub.Hub, key hub.Key, stream *mediatest.Stream, id string) {
+	t.Helper()
+	pub, err := h.Publish(key, hub.Session{ID: id, Tracks: stream.Tracks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Play(ctx, pub, mediatest.PlayOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pub.Close()
+}
+
 func segNumbers(pl string) []string {
 	var out []string
 	for _, m := range regexp.MustCompile(`(?m)^seg(\d+)\.ts$`).FindAllStringSubmatch(pl, -1) {
@@ -48,16 +61,7 @@ func TestNumberingContinues(t *testing.T) {
 	st := storetest.Open(t) // the node's store: a restart keeps it
 	url := "/hls/3/source/index.m3u8"
 
-	publish := func(h *hub.Hub, id string) {
-		pub, err := h.Publish(key, hub.Session{ID: id, Tracks: stream.Tracks})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := stream.Play(ctx, pub, mediatest.PlayOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		pub.Close()
-	}
+	publish := func(h *hub.Hub, id string) { publishSession(ctx, t, h, key, stream, id) }
 
 	// Node 1: a session, then a reconnect within the grace period.
 	h1 := hub.New(4096)
@@ -138,16 +142,7 @@ func TestStateErrorsNeverRenumber(t *testing.T) {
 	key := hub.Key{Stream: 5, Rendition: hub.Source}
 	st := &failingState{State: storetest.Open(t)}
 	url := "/hls/5/source/index.m3u8"
-	publish := func(h *hub.Hub, id string) {
-		pub, err := h.Publish(key, hub.Session{ID: id, Tracks: stream.Tracks})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := stream.Play(ctx, pub, mediatest.PlayOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		pub.Close()
-	}
+	publish := func(h *hub.Hub, id string) { publishSession(ctx, t, h, key, stream, id) }
 
 	h1 := hub.New(4096)
 	e1 := start(t, tsConfigShortGrace(), h1, st)
