@@ -515,3 +515,18 @@ func firstSampleTicks(b []byte) (uint32, bool) {
 	}
 	return parts[0].Tracks[0].Samples[0].Duration, true
 }
+
+// HLSClock returns the clock a media playlist dates its media by:
+// PROGRAM-DATE-TIME minus the media time (tfdt, s) of its newest segment,
+// the same in every playlist of a stream (CheckHLS). The date a player
+// should give media time m of a rendition is HLSClock + m. Tests use it
+// to tell a player's mapping of dates from the node's.
+func HLSClock(ctx context.Context, mediaURL string, get Getter) (float64, error) {
+	var errs Errors
+	clock := math.NaN()
+	checkMediaPlaylist(ctx, mediaURL, 0, nil, get, &errs, &clock, map[int]time.Time{})
+	if math.IsNaN(clock) {
+		return 0, fmt.Errorf("%s: no dated segment with a tfdt (%v)", mediaURL, errs)
+	}
+	return clock, nil
+}

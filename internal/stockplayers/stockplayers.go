@@ -193,6 +193,9 @@ type Stats struct {
 	Stalls      []Stall  `json:"stalls"`
 	Stalled     float64  `json:"stalled"` // the current stall so far (s)
 	FirstPlayMs *float64 `json:"firstPlayMs"`
+	// StartChosenMs is when hls.js chose where to start (its first media
+	// playlist), ms since the page loaded; nil for the other players.
+	StartChosenMs *float64 `json:"startChosenMs"`
 	// FirstPlayDate is the page's Date.now() (ms) at the first frame.
 	FirstPlayDate *float64 `json:"firstPlayDate"`
 	Errors        []string `json:"errors"`
@@ -213,6 +216,12 @@ type ClockRead struct {
 	// when it gives none).
 	PlayerDate *float64 `json:"playerDate"`
 	Height     int      `json:"height"`
+	// Media is the frame's media time (s) and TSO the video
+	// SourceBuffer's timestampOffset then (nil without one): Media - TSO
+	// is the frame's time in the segments, for players that append them
+	// unchanged (Shaka Player, dash.js).
+	Media float64  `json:"media"`
+	TSO   *float64 `json:"tso"`
 }
 
 // Open navigates tab to a player or publisher page.

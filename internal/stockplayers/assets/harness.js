@@ -48,6 +48,11 @@
     p.on(Hls.Events.ERROR, (_, d) => err("hls.js: " + d.type + " " + d.details + (d.fatal ? " (fatal)" : "") +
       " at " + ((performance.now() - st.loadedAt) / 1000).toFixed(2) + "s" + (d.url || (d.context && d.context.url) ? " " + (d.url || d.context.url) : "") +
       (d.reason ? " (" + d.reason + ")" : "") + (d.error && d.error.message ? " " + d.error.message : "")));
+    // When hls.js fixed where it starts: at its first media playlist,
+    // PART-HOLD-BACK before the edge listed there. It seeks there once
+    // its media is buffered and never catches up, so all the time it
+    // takes from here to its first frame stays in its latency.
+    p.once(Hls.Events.LEVEL_LOADED, () => { st.startChosenMs = performance.now() - st.loadedAt; });
     p.loadSource(src);
     p.attachMedia(video);
     latency = () => p.latency;
@@ -75,7 +80,13 @@
     shaka.polyfill.installAll();
     const p = new shaka.Player();
     st.p = p;
-    p.addEventListener("error", (e) => err("shaka: " + (e.detail && (e.detail.code + " " + JSON.stringify(e.detail.data).slice(0, 300)))));
+    // e.detail is a shaka.util.Error, or (an internal failure) any other
+    // error: JSON.stringify(undefined) has no slice.
+    p.addEventListener("error", (e) => {
+      const d = e.detail || {};
+      err("shaka: " + (d.code !== undefined ? d.code + " " + String(JSON.stringify(d.data)).slice(0, 300) : String(d) + " " + String(d.stack).slice(0, 600)) +
+        " at " + ((performance.now() - st.loadedAt) / 1000).toFixed(2) + "s");
+    });
     p.configure({ streaming: { lowLatencyMode: true } });
     if (q.get("debug")) {
       // Debugging only (?debug=1): every request Shaka makes, and the
@@ -93,6 +104,19 @@
           st.log.push(ts() + " " + ev + " to " + (v ? v.height + "p" : "?") + " estimate " + Math.round(p.getStats().estimatedBandwidth));
         });
       }
+      // Once a second: the playhead against Shaka's seek range, and the
+      // date getPlayheadTimeAsDate gives beside the timeline's own date
+      // for the unclamped playhead.
+      setInterval(() => {
+        try {
+          const r = p.seekRange(), tl = p.getManifest() && p.getManifest().presentationTimeline;
+          const d = p.getPlayheadTimeAsDate();
+          const raw = tl ? tl.getProgramDateTimeForTime(video.currentTime) : null;
+          st.log.push(ts() + " clock now " + Date.now() + " t " + video.currentTime.toFixed(3) + " seekEnd " + r.end.toFixed(3) +
+            " date " + (d ? d.getTime() : null) + " rawDate " + (raw === null ? null : Math.round(raw * 1000)) +
+            " maxSegDur " + (tl ? tl.getMaxSegmentDuration().toFixed(3) : null));
+        } catch (e) { st.log.push(ts() + " clock " + e); }
+      }, 1000);
       ne.registerResponseFilter((type, res) => {
         if (type === shaka.net.NetworkingEngine.RequestType.MANIFEST && st.log.length < 400) {
           st.log.push("manifest " + res.uri + "\n" + new TextDecoder().decode(res.data));
@@ -158,6 +182,12 @@
   cv.width = 320; cv.height = 180;
   const cctx = cv.getContext("2d", { willReadFrequently: true });
   let lastRead = 0;
+  const videoOffset = () => {
+    for (const x of sbs) {
+      try { if (x.type.startsWith("video/")) return x.sb.timestampOffset; } catch (e) { /* removed */ }
+    }
+    return null;
+  };
   const onFrame = (now, md) => {
     const wall = Date.now();
     if (wall - lastRead >= 500 && video.videoWidth > 0) {
@@ -170,6 +200,10 @@
           wall, capture: cap, g2g: wall - cap,
           playerDate: pd === null ? null : pd - (ct - md.mediaTime) * 1000,
           height: video.videoHeight,
+          // The frame's media time and the video SourceBuffer's
+          // timestampOffset: media time less the offset is the frame's
+          // time in the segments (tfdt), which the node dates.
+          media: md.mediaTime, tso: videoOffset(),
         });
       }
     }
@@ -192,7 +226,7 @@
       // navigator.connection.downlink (Mbit/s), for ABR diagnostics.
       estimate: safe(estimate), downlink: safe(() => navigator.connection.downlink), playheadDate: safe(playheadDate), rung: safe(rung), level: String(safe(level)),
       waiting: st.waiting, stalls: st.stalls, stalled: stallStart !== null ? (performance.now() - stallStart) / 1000 : 0,
-      firstPlayMs: st.firstPlayMs, firstPlayDate: st.firstPlayDate || null, errors: st.errors, stallInfo: st.stallInfo || [], frames: (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames) || 0,
+      firstPlayMs: st.firstPlayMs, startChosenMs: st.startChosenMs === undefined ? null : st.startChosenMs, firstPlayDate: st.firstPlayDate || null, errors: st.errors, stallInfo: st.stallInfo || [], frames: (video.getVideoPlaybackQuality && video.getVideoPlaybackQuality().totalVideoFrames) || 0,
     };
   };
 })();
