@@ -106,10 +106,22 @@ func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
 	partTarget := max(info.PartTarget, 10*time.Millisecond)
 	maxSeg := max(info.MaxSegment, segTarget)
 
-	// Presentation window of the source track.
-	var window time.Duration
-	for _, sg := range prim.snap.Segments {
-		window += sg.Duration
+	// The presentation window every track keeps: the shortest of them.
+	// Each listed segment must be served for timeShiftBufferDepth after
+	// it ends (ISO/IEC 23009-1 §5.3.1.2 Table 3, MPD@timeShiftBufferDepth;
+	// SPECS.md: every segment the MPD implies is served), and a track may keep a
+	// segment less than the source video: an audio track's oldest was
+	// gone while the source's window still promised it (404 to a client
+	// at the window's start; node TestStockPlayers, the MPD rules).
+	window := time.Duration(-1)
+	for i := range in.tracks {
+		var w time.Duration
+		for _, sg := range in.tracks[i].snap.Segments {
+			w += sg.Duration
+		}
+		if window < 0 || w < window {
+			window = w
+		}
 	}
 	window = max(window, segTarget)
 

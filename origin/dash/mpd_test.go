@@ -218,3 +218,20 @@ func TestMPDBandwidth(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildMPDTimeShiftShortestTrack: timeShiftBufferDepth promises every
+// listed segment for that long after it ends, so it is the window of the
+// track that keeps the least (here the audio, a segment shorter than the
+// video's), not the source video's: a client at the window's start got a
+// 404 for the audio's oldest segment.
+func TestBuildMPDTimeShiftShortestTrack(t *testing.T) {
+	s := &Server{cfg: Config{}.WithDefaults(), streams: map[uint64]*anchors{}, inits: map[initKey]videoInfo{}}
+	views := []view{window(cmaf.Video, 90000), window(cmaf.Audio, 48000)}
+	views[1].snap.Segments = views[1].snap.Segments[1:] // the audio keeps one segment less
+	now := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
+	pers, ast := s.periods(1, &views[0].snap, now)
+	m := buildMPD(&mpdInput{tracks: views, periods: pers, ast: ast, now: now, timeURL: "http://n/time", cfg: s.cfg}, false)
+	if got, want := time.Duration(*m.TimeShiftBufferDepth), 29*time.Second; got != want {
+		t.Errorf("timeShiftBufferDepth %v, want %v (the audio's window, its shortest)", got, want)
+	}
+}
