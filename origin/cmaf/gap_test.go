@@ -1,12 +1,20 @@
 package cmaf
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/media"
@@ -135,24 +143,30 @@ func TestSegmentClockHoleGapSegments(t *testing.T) {
 	}
 }
 
-// TestGapSegmentHTTP: the files of a gap segment are 404 over HTTP (RFC
-// 8216bis §4.4.4.7: a client must not load a gap segment), the segments
-// around them are served.
+// TestGapSegmentHTTP: a gap segment's parts are 404 over HTTP (RFC
+// 8216bis §4.4.4.7: an LL-HLS client does not load them), while its file
+// is a still picture a DASH player can load (GapFill): one sync sample,
+// the key frame that opens the segment before the hole, from the gap's
+// tfdt for the gap's whole duration. The segments around it are served.
+// Before GapFill the file was 404 and Shaka Player banned the rung.
 func TestGapSegmentHTTP(t *testing.T) {
 	reg, _ := holeStream(t, 3200*time.Millisecond, 5700*time.Millisecond)
 	s7, _ := reg.Stream(7)
 	rr, _ := s7.Rendition("180p")
-	var gap, real uint64
+	var gap, real Segment
+	var pre Segment // the real segment before the first gap
 	for _, sg := range rr.Video.Snapshot().Segments {
 		switch {
-		case sg.Gap && gap == 0:
-			gap = sg.MSN
-		case !sg.Gap && gap != 0 && real == 0:
-			real = sg.MSN
+		case sg.Gap && gap.MSN == 0:
+			gap = sg
+		case !sg.Gap && gap.MSN == 0:
+			pre = sg
+		case !sg.Gap && gap.MSN != 0 && real.MSN == 0:
+			real = sg
 		}
 	}
-	if gap == 0 || real == 0 {
-		t.Fatal("no gap segment followed by a real one")
+	if gap.MSN == 0 || real.MSN == 0 || pre.MSN == 0 {
+		t.Fatal("no gap segment between real ones")
 	}
 	mux := http.NewServeMux()
 	reg.RegisterRoutes(mux, time.Second)
@@ -160,22 +174,76 @@ func TestGapSegmentHTTP(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	get := func(file string) int {
+	get := func(file string) (int, []byte) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/cmaf/7/180p/video/%s", srv.URL, file), nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		return resp.StatusCode
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, b
 	}
-	for _, f := range []string{SegmentName(gap), PartName(gap, 0)} {
-		if code := get(f); code != http.StatusNotFound {
-			t.Errorf("GET %s (gap): %d, want 404", f, code)
+	if code, _ := get(PartName(gap.MSN, 0)); code != http.StatusNotFound {
+		t.Errorf("GET %s (gap part): %d, want 404", PartName(gap.MSN, 0), code)
+	}
+	if code, _ := get(SegmentName(real.MSN)); code != http.StatusOK {
+		t.Errorf("GET %s (after the gap): %d, want 200", SegmentName(real.MSN), code)
+	}
+	code, b := get(SegmentName(gap.MSN))
+	if code != http.StatusOK {
+		t.Fatalf("GET %s (gap): %d, want 200 (a still picture)", SegmentName(gap.MSN), code)
+	}
+	if !bytes.HasPrefix(b, stypBox) {
+		t.Fatalf("gap file does not open with styp: % x", b[:min(len(b), 16)])
+	}
+	var got fmp4.Parts
+	if err := got.Unmarshal(b[len(stypBox):]); err != nil {
+		t.Fatalf("gap file: %v", err)
+	}
+	if len(got) != 1 || len(got[0].Tracks) != 1 || len(got[0].Tracks[0].Samples) != 1 {
+		t.Fatalf("gap file: want one chunk of one sample, got %d chunks", len(got))
+	}
+	gt, s := got[0].Tracks[0], got[0].Tracks[0].Samples[0]
+	if gt.BaseTime != gap.BaseTime || uint64(s.Duration) != gap.Ticks || s.IsNonSyncSample {
+		t.Errorf("gap file: tfdt %d, sample of %d ticks (non-sync %v); want tfdt %d, %d ticks, a sync sample",
+			gt.BaseTime, s.Duration, s.IsNonSyncSample, gap.BaseTime, gap.Ticks)
+	}
+	var first fmp4.Parts
+	if err := first.Unmarshal(pre.Parts[0].Data); err != nil {
+		t.Fatal(err)
+	}
+	if want := first[0].Tracks[0].Samples[0].Payload; !bytes.Equal(s.Payload, want) {
+		t.Errorf("gap file's picture (%d bytes) is not segment %d's key frame (%d bytes)", len(s.Payload), pre.MSN, len(want))
+	}
+	// The same bytes on every request: CDNs keep it (immutable).
+	if _, again := get(SegmentName(gap.MSN)); !bytes.Equal(again, b) {
+		t.Error("gap file changed between two requests")
+	}
+	// A decoder plays through it: the segment before, the still, the
+	// segment after, behind one init segment.
+	if _, err := exec.LookPath("ffmpeg"); err == nil {
+		init, _ := rr.Video.Init(gap.InitID)
+		_, preB := get(SegmentName(pre.MSN))
+		_, realB := get(SegmentName(real.MSN))
+		if real.InitID != gap.InitID {
+			realB = nil
+		}
+		name := filepath.Join(t.TempDir(), "through-gap.mp4")
+		if err := os.WriteFile(name, slices.Concat(init, preB, b, realB), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-xerror", "-i", name, "-f", "null", "-").CombinedOutput()
+		if err != nil || len(out) > 0 {
+			t.Errorf("ffmpeg decoding through the gap: %v\n%s", err, out)
 		}
 	}
-	if code := get(SegmentName(real)); code != http.StatusOK {
-		t.Errorf("GET %s (after the gap): %d, want 200", SegmentName(real), code)
+	// Audio has no still picture: its gap segments stay 404.
+	if _, ok := rr.Audio.GapFill(gap.MSN); ok {
+		t.Error("GapFill of an audio track succeeded")
 	}
 }
 

@@ -227,10 +227,22 @@ func (h *mediaHandler) waitFailed(w http.ResponseWriter, r *http.Request, err er
 	}
 }
 
+// serveGap serves gap segment msn's still picture (GapFill), or 404 when
+// it has none. LL-HLS players do not load it (EXT-X-GAP, RFC 8216bis
+// §4.4.4.7); DASH players must be able to.
+func (h *mediaHandler) serveGap(w http.ResponseWriter, r *http.Request, t *Track, msn uint64) {
+	b, ok := t.GapFill(msn)
+	if !ok {
+		notFound(w)
+		return
+	}
+	serveBytes(w, r, mime(t), b, etag('g', msn, 0, crc32.ChecksumIEEE(b), len(b)), time.Time{})
+}
+
 func (h *mediaHandler) serveSegment(w http.ResponseWriter, r *http.Request, t *Track, msn uint64) {
 	sg, ok := t.Segment(msn)
 	if ok && sg.Gap {
-		notFound(w) // RFC 8216bis §4.4.4.7: a gap segment is not to be loaded
+		h.serveGap(w, r, t, msn)
 		return
 	}
 	if ok && sg.Complete {
@@ -266,7 +278,7 @@ func (h *mediaHandler) serveSegment(w http.ResponseWriter, r *http.Request, t *T
 		return
 	}
 	if t.IsGap(msn) {
-		notFound(w)
+		h.serveGap(w, r, t, msn)
 		return
 	}
 	w.Header().Set("Content-Type", mime(t))

@@ -90,8 +90,8 @@ type Segment struct {
 	// Gap: a segment the rendition does not have (its encoder was down
 	// while the stream's other renditions had it), listed so that MSN N
 	// is the same instant in every rendition. Always Complete, no parts;
-	// its file and parts are 404 (LL-HLS: EXT-X-GAP, RFC 8216bis
-	// §4.4.4.7).
+	// its parts are 404 (LL-HLS: EXT-X-GAP, RFC 8216bis §4.4.4.7) and
+	// its file a still picture (GapFill) or 404.
 	Gap bool
 }
 
@@ -156,6 +156,8 @@ type Track struct {
 	// at every change (readers that stream it wait on it).
 	open openPart
 	grew chan struct{}
+	// fills are the files of gap segments served so far (GapFill).
+	fills map[uint64][]byte
 }
 
 // openPart is the chunks written so far of part idx of segment msn.

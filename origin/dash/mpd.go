@@ -350,8 +350,9 @@ func representation(v *view, segs []cmaf.Segment, periodMedia float64, incomplet
 	// Gap segments (cmaf.Segment.Gap: a rung whose encoder restarted) are
 	// listed like any other: $Number$ is startNumber + the entry's index
 	// (dash.js 5.2.1 does not read S@n), so leaving them out would give
-	// every later segment a number that is not its MSN. Their files are
-	// 404.
+	// every later segment a number that is not its MSN. A video gap's
+	// file is a still picture (cmaf.Track.GapFill), so a player that
+	// loads it keeps the Representation.
 	tl := &mpd.SegmentTimelineType{}
 	var next uint64
 	for i, sg := range segs {

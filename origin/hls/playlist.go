@@ -195,8 +195,10 @@ func MediaPlaylist(s cmaf.Snapshot, o MediaOptions) []byte {
 		}
 		if sg.Gap {
 			// RFC 8216bis §4.4.4.7: the rendition does not have this
-			// segment (its encoder was restarting); the number keeps
-			// MSN N the same instant in every rendition. Its URI is 404.
+			// segment (its encoder was restarting or behind real time);
+			// the number keeps MSN N the same instant in every
+			// rendition. Players do not load it (its URI serves DASH
+			// players a still picture: cmaf.Track.GapFill).
 			b.WriteString("#EXT-X-GAP\n")
 		}
 		if sg.Complete {
