@@ -251,9 +251,9 @@ func playABR(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, s s
 	if st.Stalled > abrStall.Seconds() {
 		long = append(long, stockplayers.Stall{At: -1, Dur: st.Stalled})
 	}
-	t.Logf("%s ABR: %dp (%d bit/s, estimate %s) → throttled to %d bit/s → %dp after %.1fs (estimate %s) → lifted at %dp → %dp after %.1fs (estimate %s); stalls %v; %v in all",
+	t.Logf("%s ABR: %dp (%d bit/s, estimate %s) → throttled to %d bit/s → %dp after %.1fs (estimate %s) → lifted at %dp → %dp after %.1fs (estimate %s); stalls %v; %v in all; errors %v",
 		only, rungOf(top), rungBW(top), fmtPtr(top.Estimate), limit, rungOf(down), tookDown.Seconds(), fmtPtr(down.Estimate),
-		rungOf(atLift), rungOf(up), tookUp.Seconds(), fmtPtr(up.Estimate), st.Stalls, time.Since(began).Round(time.Second))
+		rungOf(atLift), rungOf(up), tookUp.Seconds(), fmtPtr(up.Estimate), st.Stalls, time.Since(began).Round(time.Second), st.Errors)
 	if len(long) > 0 {
 		t.Errorf("%s: stalls longer than %v after it stepped down (page time %.1fs): %v", only, abrStall, downAt, long)
 	}
