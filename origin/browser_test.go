@@ -2,10 +2,12 @@ package origin
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,6 +122,17 @@ func checkRun(t *testing.T, steal cpusteal.Window, what string, all []playertest
 		what, len(lat), med, p90, worst, last.Stalls-stalls, deref(last.LibLatency), deref(last.TargetLatency))
 	if med > max || worst > 2*max {
 		steal.Errorf(t, "%s: latency median %.2fs (want ≤ %.1fs), worst %.2fs (want ≤ %.1fs)", what, med, max, worst, 2*max)
+	}
+	if last.Stalls > stalls {
+		var ws []string
+		for _, w := range last.Waits {
+			if w.CurrentTime >= from {
+				ws = append(ws, fmt.Sprintf("t=%.2f ahead=%.2f at %.0fms", w.CurrentTime, w.Ahead, w.Ms))
+			}
+		}
+		// Where this part's stalls were (those before it caught up too:
+		// a stall's counted when it ends).
+		t.Logf("%s: %d stalls once caught up; its stalls: %s", what, last.Stalls-stalls, strings.Join(ws, "; "))
 	}
 	if last.Stalls > stalls+2 {
 		steal.Errorf(t, "%s: %d stalls once caught up", what, last.Stalls-stalls)
