@@ -439,6 +439,20 @@ func (m *Manager) Ladder(id uint64) []media.Rendition {
 	return slices.Clone(m.cfg.Ladder)
 }
 
+// Rungs names the rungs stream id's encoder makes now (none while it is
+// not transcoded).
+func (m *Manager) Rungs(id uint64) []string {
+	st, ok := m.StreamStatus(id)
+	if !ok {
+		return nil
+	}
+	names := make([]string, 0, len(st.Renditions))
+	for _, r := range st.Renditions {
+		names = append(names, r.Name)
+	}
+	return names
+}
+
 // SetLadder overrides the ladder of stream id (nil: back to the node
 // default). A live stream switches at its next keyframe.
 func (m *Manager) SetLadder(id uint64, l []media.Rendition) error {

@@ -117,9 +117,11 @@ type Deps struct {
 	Ladders Ladders
 }
 
-// Ladders returns the transcoding ladder of a stream.
+// Ladders returns the transcoding ladder of a stream and the rungs its
+// encoder makes now.
 type Ladders interface {
 	Ladder(id uint64) []media.Rendition
+	Rungs(id uint64) []string
 }
 
 // Streams is the node's stream store, as ingest also uses it.
@@ -169,6 +171,7 @@ func New(cfg Config, deps Deps) (*Origin, error) {
 	if deps.Ladders != nil {
 		// One rate cap per rung for HLS BANDWIDTH and DASH @bandwidth.
 		reg.SetLadder(deps.Ladders.Ladder)
+		reg.SetRungs(deps.Ladders.Rungs)
 	}
 	if deps.Streams != nil {
 		hs.SetKnown(func(id uint64) bool {

@@ -1,6 +1,7 @@
 package cmaf
 
 import (
+	"context"
 	"slices"
 	"time"
 
@@ -98,4 +99,58 @@ func Bandwidth(snap *Snapshot, rateCap int) (peak, avg int) {
 		}
 	}
 	return peak, avg
+}
+
+// SetRungs installs the lookup of the rungs a stream's encoder makes now
+// (nil, or none for a stream: no transcoding), which WaitRungs waits for.
+// Call before serving.
+func (r *Registry) SetRungs(f func(id uint64) []string) {
+	r.mu.Lock()
+	r.rungs = f
+	r.mu.Unlock()
+}
+
+// WaitRungs waits until every rung stream id's encoder makes (SetRungs)
+// has a rendition whose video has a segment with media, or until ctx is
+// done. It reports whether they all have.
+//
+// For a DASH player opened before the stream goes live: its first MPD
+// comes as soon as the source has a segment, and the x264 rungs' first
+// segments come a few hundred milliseconds later. Stock dash.js 5.2.1
+// that started on an AdaptationSet holding the source alone and then saw
+// the rungs join it on its next MPD update never loaded another video
+// segment (its video buffer stopped at the source's first segment; 2 of
+// 3 players, node TestBenchPlayerStart, ladder): the MPD waits for them.
+func (r *Registry) WaitRungs(ctx context.Context, id uint64) bool {
+	for {
+		r.mu.Lock()
+		f, s, added := r.rungs, r.streams[id], r.added
+		r.mu.Unlock()
+		if f == nil {
+			return true
+		}
+		var wait <-chan struct{}
+		for _, name := range f(id) {
+			var rd *Rendition
+			if s != nil {
+				rd, _ = s.Rendition(name)
+			}
+			if rd == nil || rd.Video == nil {
+				wait = added
+				break
+			}
+			if snap := rd.Video.Snapshot(); !slices.ContainsFunc(snap.Segments, func(sg Segment) bool { return !sg.Gap && len(sg.Parts) > 0 }) {
+				wait = rd.Video.Changed()
+				break
+			}
+		}
+		if wait == nil {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wait:
+		}
+	}
 }

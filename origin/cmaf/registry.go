@@ -46,10 +46,16 @@ type Stream struct {
 
 	mu    sync.Mutex
 	rends map[string]*Rendition
+	// rateCap is the registry's RateCap for this stream.
+	rateCap func(name string) int
 }
 
-// Renditions lists the renditions, highest video bandwidth first (the
-// source rendition first when bandwidths are unknown).
+// Renditions lists the renditions: the source first, then the rungs by
+// their configured rate (RateCap), highest first, then the rest (the AAC)
+// by name. An order that never changes while the renditions stay:
+// ordered by measured bandwidth, as it was, the 360p and 480p rungs
+// changed places in the MPD as soon as their first segments were
+// measured, a second after a player's first MPD.
 func (s *Stream) Renditions() []*Rendition {
 	s.mu.Lock()
 	rs := make([]*Rendition, 0, len(s.rends))
@@ -57,20 +63,18 @@ func (s *Stream) Renditions() []*Rendition {
 		rs = append(rs, r)
 	}
 	s.mu.Unlock()
-	bw := func(r *Rendition) int {
-		t := r.Video
-		if t == nil {
-			t = r.Audio
+	rc := func(r *Rendition) int {
+		if s.rateCap == nil {
+			return 0
 		}
-		return t.Info().PeakBandwidth
+		return s.rateCap(r.Name)
 	}
 	sort.SliceStable(rs, func(i, j int) bool {
 		if rs[i].Name == "source" || rs[j].Name == "source" {
 			return rs[i].Name == "source"
 		}
-		bi, bj := bw(rs[i]), bw(rs[j])
-		if bi != bj {
-			return bi > bj
+		if ci, cj := rc(rs[i]), rc(rs[j]); ci != cj {
+			return ci > cj
 		}
 		return rs[i].Name < rs[j].Name
 	})
@@ -105,6 +109,7 @@ type Registry struct {
 	streams map[uint64]*Stream
 	added   chan struct{}                     // closed and replaced when a rendition is added
 	ladder  func(id uint64) []media.Rendition // SetLadder; nil: none
+	rungs   func(id uint64) []string          // SetRungs; nil: none
 }
 
 // NewRegistry returns an empty Registry.
@@ -160,7 +165,7 @@ func (r *Registry) add(id uint64, rd *Rendition) {
 	r.mu.Lock()
 	s, ok := r.streams[id]
 	if !ok {
-		s = &Stream{ID: id, rends: map[string]*Rendition{}}
+		s = &Stream{ID: id, rends: map[string]*Rendition{}, rateCap: func(name string) int { return r.RateCap(id, name) }}
 		r.streams[id] = s
 	}
 	s.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,6 +23,17 @@ import (
 type ladder []media.Rendition
 
 func (l ladder) Ladder(uint64) []media.Rendition { return l }
+
+// Rungs: every rung but the source, as if its encoder made them all.
+func (l ladder) Rungs(uint64) []string {
+	var names []string
+	for _, r := range l {
+		if r.Name != hub.Source {
+			names = append(names, r.Name)
+		}
+	}
+	return names
+}
 
 // TestMPDBandwidthMatchesHLS: through the real origin, with a ladder
 // whose rung is capped far above what the test content needs, each
@@ -132,4 +144,60 @@ func cmafKind(id string) (repName, error) {
 		}
 	}
 	return repName{}, fmt.Errorf("representation id %q names no track kind", id)
+}
+
+// TestFirstMPDListsTheRungs: a player that asks for the MPD before the
+// stream goes live gets one that lists the rungs the encoder makes, not
+// the source alone, although the rung's first segment comes a GOP after
+// the source's (cmaf.Registry.WaitRungs). Stock dash.js that started on
+// the source alone and saw the rungs join on its next update never loaded
+// another video segment.
+func TestFirstMPDListsTheRungs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stream := mediatest.Generate(t, mediatest.Options{GOP: 500 * time.Millisecond,
+		Pieces: []mediatest.Piece{{Width: 320, Height: 180, Duration: 4 * time.Second}}})
+	e := startDeps(t, origin.Config{}, dash.Config{}, origin.Deps{Hub: hub.New(4096),
+		Ladders: ladder{{Name: hub.Source}, {Name: "180p", Width: 320, Height: 180, Bitrate: 300_000}}})
+
+	// The player first.
+	got := make(chan string, 1)
+	go func() {
+		res, err := http.Get(e.url + "/cmaf/7/index.mpd")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		got <- string(b)
+	}()
+	time.Sleep(200 * time.Millisecond) // its request is held for the stream
+	start := time.Now()
+	errs := make(chan error, 2)
+	for r, skip := range map[string]time.Duration{hub.Source: 0, "180p": 600 * time.Millisecond} {
+		pub, err := e.hub.Publish(hub.Key{Stream: 7, Rendition: r}, hub.Session{ID: r, Tracks: stream.Tracks})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pub.Close()
+		go func() {
+			errs <- stream.Play(ctx, pub, mediatest.PlayOptions{Realtime: true, Start: start, Skip: skip})
+		}()
+	}
+	var first string
+	select {
+	case first = <-got:
+	case <-ctx.Done():
+		t.Fatal("no MPD")
+	}
+	for _, id := range []string{`id="source-video"`, `id="180p-video"`} {
+		if !strings.Contains(first, id) {
+			t.Errorf("the first MPD has no Representation %s:\n%s", id, first)
+		}
+	}
+	cancel()
+	for range 2 {
+		<-errs
+	}
 }

@@ -99,6 +99,15 @@ func (s *Server) snapshot(ctx context.Context, id uint64) ([]view, error) {
 		changed := p.Changed()
 		ps := p.Snapshot()
 		if len(ps.Segments) > 0 && len(ps.Segments[0].Parts) > 0 {
+			// A young stream's MPD waits (up to two segments from its
+			// start) for the rungs its encoder makes: players keep the
+			// Representations of their first MPD (cmaf.WaitRungs).
+			if settle := ps.Segments[0].Wall.Add(2 * ps.Info.SegmentTarget); time.Now().Before(settle) {
+				wctx, wcancel := context.WithDeadline(ctx, settle)
+				s.reg.WaitRungs(wctx, id)
+				wcancel()
+				ps = p.Snapshot()
+			}
 			// A rung's rate cap bounds its video's @bandwidth from
 			// below, as it does the HLS BANDWIDTH (cmaf.Bandwidth).
 			rateCap := func(t *cmaf.Track) int {
