@@ -123,16 +123,13 @@ func checkRun(t *testing.T, steal cpusteal.Window, what string, all []playertest
 	if med > max || worst > 2*max {
 		steal.Errorf(t, "%s: latency median %.2fs (want ≤ %.1fs), worst %.2fs (want ≤ %.1fs)", what, med, max, worst, 2*max)
 	}
-	if last.Stalls > stalls {
+	if n := last.Stalls - stalls; n > 0 {
+		// Where they were: the page's last n waits.
 		var ws []string
-		for _, w := range last.Waits {
-			if w.CurrentTime >= from {
-				ws = append(ws, fmt.Sprintf("t=%.2f ahead=%.2f at %.0fms", w.CurrentTime, w.Ahead, w.Ms))
-			}
+		for _, w := range last.Waits[len(last.Waits)-min(n, len(last.Waits)):] {
+			ws = append(ws, fmt.Sprintf("t=%.2f ahead=%.2f at %.0fms", w.CurrentTime, w.Ahead, w.Ms))
 		}
-		// Where this part's stalls were (those before it caught up too:
-		// a stall's counted when it ends).
-		t.Logf("%s: %d stalls once caught up; its stalls: %s", what, last.Stalls-stalls, strings.Join(ws, "; "))
+		t.Logf("%s: %d stalls once caught up (from t=%.2f): %s", what, n, from+settle, strings.Join(ws, "; "))
 	}
 	if last.Stalls > stalls+2 {
 		steal.Errorf(t, "%s: %d stalls once caught up", what, last.Stalls-stalls)
