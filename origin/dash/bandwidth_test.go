@@ -146,13 +146,14 @@ func cmafKind(id string) (repName, error) {
 	return repName{}, fmt.Errorf("representation id %q names no track kind", id)
 }
 
-// TestFirstMPDListsTheRungs: a player that asks for the MPD before the
-// stream goes live gets one that lists the rungs the encoder makes, not
-// the source alone, although the rung's first segment comes a GOP after
-// the source's (cmaf.Registry.WaitRungs). Stock dash.js that started on
-// the source alone and saw the rungs join on its next update never loaded
-// another video segment.
-func TestFirstMPDListsTheRungs(t *testing.T) {
+// TestFirstManifestsListTheRungs: a player that asks for the MPD or the
+// multivariant playlist before the stream goes live gets one that lists
+// the rungs the encoder makes, not the source alone, although the rung's
+// first segment comes a GOP after the source's (cmaf.Registry.WaitRungs).
+// Stock dash.js that started on the source alone and saw the rungs join
+// on its next MPD update never loaded another video segment; hls.js loads
+// the multivariant playlist once and would never see them.
+func TestFirstManifestsListTheRungs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	stream := mediatest.Generate(t, mediatest.Options{GOP: 500 * time.Millisecond,
@@ -160,10 +161,9 @@ func TestFirstMPDListsTheRungs(t *testing.T) {
 	e := startDeps(t, origin.Config{}, dash.Config{}, origin.Deps{Hub: hub.New(4096),
 		Ladders: ladder{{Name: hub.Source}, {Name: "180p", Width: 320, Height: 180, Bitrate: 300_000}}})
 
-	// The player first.
-	got := make(chan string, 1)
-	go func() {
-		res, err := http.Get(e.url + "/cmaf/7/index.mpd")
+	// The players first.
+	get := func(u string, got chan<- string) {
+		res, err := http.Get(u)
 		if err != nil {
 			got <- err.Error()
 			return
@@ -171,29 +171,45 @@ func TestFirstMPDListsTheRungs(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
 		got <- string(b)
-	}()
-	time.Sleep(200 * time.Millisecond) // its request is held for the stream
+	}
+	mpdc, masterc := make(chan string, 1), make(chan string, 1)
+	go get(e.url+"/cmaf/7/index.mpd", mpdc)
+	go get(e.url+"/cmaf/7/master.m3u8", masterc)
+	time.Sleep(200 * time.Millisecond) // their requests are held for the stream
 	start := time.Now()
 	errs := make(chan error, 2)
 	for r, skip := range map[string]time.Duration{hub.Source: 0, "180p": 600 * time.Millisecond} {
-		pub, err := e.hub.Publish(hub.Key{Stream: 7, Rendition: r}, hub.Session{ID: r, Tracks: stream.Tracks})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pub.Close()
+		// The rung's rendition is published with its first frame, as
+		// hwenc does.
 		go func() {
+			time.Sleep(time.Until(start.Add(skip)))
+			pub, err := e.hub.Publish(hub.Key{Stream: 7, Rendition: r}, hub.Session{ID: r, Tracks: stream.Tracks})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer pub.Close()
 			errs <- stream.Play(ctx, pub, mediatest.PlayOptions{Realtime: true, Start: start, Skip: skip})
 		}()
 	}
-	var first string
-	select {
-	case first = <-got:
-	case <-ctx.Done():
-		t.Fatal("no MPD")
-	}
-	for _, id := range []string{`id="source-video"`, `id="180p-video"`} {
-		if !strings.Contains(first, id) {
-			t.Errorf("the first MPD has no Representation %s:\n%s", id, first)
+	for _, c := range []struct {
+		what string
+		got  chan string
+		want []string
+	}{
+		{"MPD", mpdc, []string{`id="source-video"`, `id="180p-video"`}},
+		{"multivariant playlist", masterc, []string{"source/video.m3u8", "180p/video.m3u8"}},
+	} {
+		var first string
+		select {
+		case first = <-c.got:
+		case <-ctx.Done():
+			t.Fatalf("no %s", c.what)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(first, w) {
+				t.Errorf("the first %s has no %s:\n%s", c.what, w, first)
+			}
 		}
 	}
 	cancel()

@@ -227,7 +227,19 @@ func (s *Server) serveMaster(w http.ResponseWriter, r *http.Request) {
 	// (max-age 1 s).
 	settle := 2 * time.Second
 	if rd, ok := st.Rendition(hub.Source); ok && rd.Video != nil {
-		settle = 2 * rd.Video.Snapshot().Info.SegmentTarget
+		snap := rd.Video.Snapshot()
+		settle = 2 * snap.Info.SegmentTarget
+		// A young stream's rungs may not exist yet (the encoder's first
+		// output comes a GOP after the source's): wait for the ones the
+		// encoder makes, as the MPD does, so that a player opened before
+		// the stream went live gets the whole ladder.
+		if len(snap.Segments) > 0 {
+			if until := snap.Segments[0].Wall.Add(settle); time.Now().Before(until) {
+				wctx, wcancel := context.WithDeadline(r.Context(), until)
+				s.reg.WaitRungs(wctx, id)
+				wcancel()
+			}
+		}
 	}
 	s.waitReady(r.Context(), settle, func() []*cmaf.Track {
 		var ts []*cmaf.Track
