@@ -114,9 +114,11 @@ func (r *Registry) SetRungs(f func(id uint64) []string) {
 // has a rendition whose video has a segment with media, or until ctx is
 // done. It reports whether they all have.
 //
-// For a DASH player opened before the stream goes live: its first MPD
-// comes as soon as the source has a segment, and the x264 rungs' first
-// segments come a few hundred milliseconds later. Stock dash.js 5.2.1
+// For a player opened before the stream goes live (the MPD and the
+// multivariant playlist wait here): its first manifest comes as soon as
+// the source has a segment, and the x264 rungs' first segments come a few
+// hundred milliseconds later (hls.js loads the multivariant playlist
+// once: it would never see them). Stock dash.js 5.2.1
 // that started on an AdaptationSet holding the source alone and then saw
 // the rungs join it on its next MPD update never loaded another video
 // segment (its video buffer stopped at the source's first segment; 2 of
