@@ -63,17 +63,19 @@ func (s *Stream) Renditions() []*Rendition {
 		rs = append(rs, r)
 	}
 	s.mu.Unlock()
-	rc := func(r *Rendition) int {
-		if s.rateCap == nil {
-			return 0
+	// One lookup per rendition, not per comparison: this runs on every
+	// manifest request, and each lookup clones the stream's ladder.
+	caps := make(map[string]int, len(rs))
+	if s.rateCap != nil {
+		for _, r := range rs {
+			caps[r.Name] = s.rateCap(r.Name)
 		}
-		return s.rateCap(r.Name)
 	}
 	sort.SliceStable(rs, func(i, j int) bool {
 		if rs[i].Name == "source" || rs[j].Name == "source" {
 			return rs[i].Name == "source"
 		}
-		if ci, cj := rc(rs[i]), rc(rs[j]); ci != cj {
+		if ci, cj := caps[rs[i].Name], caps[rs[j].Name]; ci != cj {
 			return ci > cj
 		}
 		return rs[i].Name < rs[j].Name
