@@ -227,7 +227,7 @@ func (p *Packager) StartSession(sess *hub.Session) error {
 		if w != nil {
 			w.t.mu.Lock()
 			w.t.ended = false
-			w.t.info.PartTarget, w.t.info.SegmentTarget = p.cfg.PartTarget, p.cfg.SegmentDuration
+			w.t.info.PartTarget, w.t.info.SegmentTarget, w.t.info.Window = p.cfg.PartTarget, p.cfg.SegmentDuration, p.cfg.Window
 			w.t.nextMSN, w.t.nextPart = p.num.NextMSN, 0
 			w.t.notifyLocked()
 			w.t.mu.Unlock()

@@ -129,6 +129,10 @@ type TrackInfo struct {
 	PeakBandwidth, AvgBandwidth int
 	// PartTarget and SegmentTarget from the config.
 	PartTarget, SegmentTarget time.Duration
+	// Window from the config: a complete segment is dropped once the
+	// complete segments after it last Window (trimLocked), so it stays
+	// served until at least Window after it ends.
+	Window time.Duration
 	// MaxSegment is the longest complete segment of the window.
 	MaxSegment time.Duration
 	// Captions: a complete segment's video carried CEA-608/708 closed

@@ -124,6 +124,16 @@ func buildMPD(in *mpdInput, ended bool) *mpd.MPD {
 		}
 	}
 	window = max(window, segTarget)
+	// What is listed can exceed what is kept by up to a segment and the
+	// open one's parts (trimLocked drops a segment once the complete ones
+	// after it last cmaf Config.Window): a time-shift buffer of the listed
+	// sum promised the oldest two segments a second longer than they were
+	// kept (the audio's segment 404 to the MPD rules right after the
+	// stock players' plays, node TestStockPlayers). Kept at least Window
+	// after it ends, a segment is served for all of a Window-long buffer.
+	if w := info.Window; w > 0 && window > w {
+		window = w
+	}
 
 	if ended {
 		m.Type = mpd.Ptr(mpd.STATIC_TYPE)
