@@ -235,3 +235,23 @@ func TestBuildMPDTimeShiftShortestTrack(t *testing.T) {
 		t.Errorf("timeShiftBufferDepth %v, want %v (the audio's window, its shortest)", got, want)
 	}
 }
+
+// TestBuildMPDTimeShiftKeptWindow: what a track lists runs over what it
+// keeps (cmaf drops a segment once the complete ones after it last
+// Info.Window, and the open segment's parts are listed too), so the
+// time-shift buffer is capped at that window: listed 30 s of a 28 s
+// window, the oldest segments were promised a second or two after they
+// were gone.
+func TestBuildMPDTimeShiftKeptWindow(t *testing.T) {
+	s := &Server{cfg: Config{}.WithDefaults(), streams: map[uint64]*anchors{}, inits: map[initKey]videoInfo{}}
+	views := []view{window(cmaf.Video, 90000), window(cmaf.Audio, 48000)}
+	for i := range views {
+		views[i].snap.Info.Window = 28 * time.Second
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC)
+	pers, ast := s.periods(1, &views[0].snap, now)
+	m := buildMPD(&mpdInput{tracks: views, periods: pers, ast: ast, now: now, timeURL: "http://n/time", cfg: s.cfg}, false)
+	if got, want := time.Duration(*m.TimeShiftBufferDepth), 28*time.Second; got != want {
+		t.Errorf("timeShiftBufferDepth %v, want %v (the window the tracks keep, not the 30 s they list)", got, want)
+	}
+}
