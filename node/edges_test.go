@@ -48,7 +48,9 @@ func sampleEdges(ctx context.Context, base string, names []string) *edgeSampler 
 				if !ok {
 					continue
 				}
-				s.lag[name] = s.at.Sub(e)
+				// Measured when the answer came: a non-blocking load
+				// waits for the next part to be listed (origin/hls).
+				s.lag[name] = time.Since(e)
 				es.mu.Lock()
 				if l, seen := es.last[name]; seen && e.Before(l.Add(-time.Millisecond)) {
 					es.backward[name]++
