@@ -332,6 +332,19 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 			if len(nodeOff) > 0 {
 				t.Logf("%s: node's date (clock + tfdt) - capture p50 %+.3fs [%+.3f..%+.3f], player date - node's date p50 %+.3fs [%+.3f..%+.3f]",
 					name, p50(nodeOff), minOf(nodeOff), maxOf(nodeOff), p50(mapOff), minOf(mapOff), maxOf(mapOff))
+				if math.Abs(p50(mapOff)) > 0.020 {
+					// How the player dated its frames against the node's
+					// clock (PROGRAM-DATE-TIME - tfdt = c0), at three reads.
+					var l []string
+					for _, i := range []int{0, len(clock) / 2, len(clock) - 1} {
+						c := clock[i]
+						if c.TSO == nil || c.PlayerDate == nil {
+							continue
+						}
+						l = append(l, fmt.Sprintf("read %d: media %.3f tso %.4f player date %.0f node's %.0f capture %.0f %s", i, c.Media, *c.TSO, *c.PlayerDate, (c0+c.Media-*c.TSO)*1000, c.Capture, c.Why))
+					}
+					t.Logf("%s: its dates against the node's clock (c0 %.3f):\n%s", name, c0, strings.Join(l, "\n"))
+				}
 			} else {
 				t.Logf("%s: no node date for its frames (clock: %v)", name, err)
 			}
@@ -348,7 +361,11 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 				}
 				o := (*c.PlayerDate - c.Capture) / 1000
 				if math.IsNaN(prev) || math.Abs(o-prev) > 0.020 {
-					moves = append(moves, fmt.Sprintf("%.1fs:%+.3f", (c.Wall-float64(r.firstAt.UnixMilli()))/1000, o))
+					m := fmt.Sprintf("%.1fs:%+.3f", (c.Wall-float64(r.firstAt.UnixMilli()))/1000, o)
+					if c.Why != "" {
+						m += " (" + c.Why + ")"
+					}
+					moves = append(moves, m)
 				}
 				prev = o
 			}
@@ -381,7 +398,7 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 			// Shaka's playhead against its seek range, once a second.
 			var c []string
 			for _, line := range plog {
-				if strings.Contains(line, " clock ") {
+				if strings.Contains(line, " clock ") || strings.Contains(line, " append ") {
 					c = append(c, line)
 				}
 			}

@@ -222,6 +222,10 @@ type ClockRead struct {
 	// unchanged (Shaka Player, dash.js).
 	Media float64  `json:"media"`
 	TSO   *float64 `json:"tso"`
+	// Why is how the player came to its date, where it says (Shaka
+	// Player: its seek range, the program-date-time region it dated the
+	// playhead from and the unclamped date), for a date that moved.
+	Why string `json:"why"`
 }
 
 // Open navigates tab to a player or publisher page.

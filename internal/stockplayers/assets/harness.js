@@ -29,7 +29,7 @@
 
   // The player's own figures: latency (s), the date (ms) of the playhead,
   // and the height of the video rung it plays.
-  let latency = () => null, target = () => null, playheadDate = () => null, rung = () => null, level = () => null, estimate = () => null;
+  let latency = () => null, target = () => null, playheadDate = () => null, rung = () => null, level = () => null, estimate = () => null, why = () => "";
   if (kind === "hlsjs") {
     // https://github.com/video-dev/hls.js/blob/master/docs/API.md#lowlatencymode
     const cfg = { lowLatencyMode: true };
@@ -112,9 +112,11 @@
           const r = p.seekRange(), tl = p.getManifest() && p.getManifest().presentationTimeline;
           const d = p.getPlayheadTimeAsDate();
           const raw = tl ? tl.getProgramDateTimeForTime(video.currentTime) : null;
+          const rg = tl && tl.getProgramDateTimeRegionForTime ? tl.getProgramDateTimeRegionForTime(video.currentTime) : null;
           st.log.push(ts() + " clock now " + Date.now() + " t " + video.currentTime.toFixed(3) + " seekEnd " + r.end.toFixed(3) +
             " date " + (d ? d.getTime() : null) + " rawDate " + (raw === null ? null : Math.round(raw * 1000)) +
-            " maxSegDur " + (tl ? tl.getMaxSegmentDuration().toFixed(3) : null));
+            " maxSegDur " + (tl ? tl.getMaxSegmentDuration().toFixed(3) : null) +
+            " region " + (rg ? rg.start.toFixed(3) + "@" + Math.round(rg.pdt * 1000) : null));
         } catch (e) { st.log.push(ts() + " clock " + e); }
       }, 1000);
       ne.registerResponseFilter((type, res) => {
@@ -123,9 +125,47 @@
         }
       });
     }
+    if (q.get("debug")) {
+      // Debugging only: each video append's first tfdt (s) and the
+      // SourceBuffer's timestampOffset then: where Shaka placed it.
+      let vts = 0;
+      const box = (u, name) => {
+        for (let i = 4; i + 4 <= u.length; i++) {
+          if (u[i] === name.charCodeAt(0) && u[i + 1] === name.charCodeAt(1) && u[i + 2] === name.charCodeAt(2) && u[i + 3] === name.charCodeAt(3)) return i + 4;
+        }
+        return -1;
+      };
+      const ab = SourceBuffer.prototype.appendBuffer;
+      SourceBuffer.prototype.appendBuffer = function (data) {
+        try {
+          const x = sbs.find((y) => y.sb === this);
+          if (x && x.type.startsWith("video/") && st.log.length < 5000) {
+            const u = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+            const dv = new DataView(u.buffer, u.byteOffset, u.byteLength);
+            let i = box(u, "mdhd");
+            if (i >= 0) vts = dv.getUint32(i + (u[i] === 1 ? 20 : 12));
+            i = box(u, "tfdt");
+            if (i >= 0 && vts) {
+              const t = u[i] === 1 ? Number(dv.getBigUint64(i + 4)) : dv.getUint32(i + 4);
+              st.log.push(((performance.now() - st.loadedAt) / 1000).toFixed(3) + " append tfdt " + (t / vts).toFixed(4) + " tso " + this.timestampOffset.toFixed(4) + " at " + (t / vts + this.timestampOffset).toFixed(4));
+            }
+          }
+        } catch (e) { /* debugging only */ }
+        return ab.call(this, data);
+      };
+    }
     p.attach(video).then(() => p.load(src)).then(() => video.play()).catch((e) => err("shaka load: " + (e.code || "") + " " + (e.message || JSON.stringify(e.data || e).slice(0, 300)) + (e.stack ? " " + e.stack.slice(0, 2000) : "")));
     latency = () => { const s = p.getStats(); return s && isFinite(s.liveLatency) ? s.liveLatency : null; };
     playheadDate = () => { const d = p.getPlayheadTimeAsDate(); return d ? d.getTime() : null; };
+    // getPlayheadTimeAsDate dates its playhead, which it clamps to its
+    // seek range, from the program-date-time region holding it.
+    why = () => {
+      const r = p.seekRange(), tl = p.getManifest() && p.getManifest().presentationTimeline, ct = video.currentTime;
+      const rg = tl && tl.getProgramDateTimeRegionForTime ? tl.getProgramDateTimeRegionForTime(ct) : null;
+      const raw = tl ? tl.getProgramDateTimeForTime(ct) : null;
+      return "t " + ct.toFixed(3) + " seek [" + r.start.toFixed(3) + ", " + r.end.toFixed(3) + "] region " +
+        (rg ? rg.start.toFixed(3) + "@" + Math.round(rg.pdt * 1000) : "none") + " unclamped " + (raw === null ? "none" : Math.round(raw * 1000));
+    };
     rung = () => { const t = p.getVariantTracks().find((x) => x.active); return t ? t.height : null; };
     level = () => { const t = p.getVariantTracks().find((x) => x.active); return t ? t.id : null; };
     estimate = () => p.getStats().estimatedBandwidth;
@@ -203,7 +243,7 @@
           // The frame's media time and the video SourceBuffer's
           // timestampOffset: media time less the offset is the frame's
           // time in the segments (tfdt), which the node dates.
-          media: md.mediaTime, tso: videoOffset(),
+          media: md.mediaTime, tso: videoOffset(), why: String((() => { try { return why(); } catch (e) { return String(e); } })()),
         });
       }
     }
