@@ -278,7 +278,14 @@ func (sess *session) readRTCP(recv *webrtc.RTPReceiver, clock *rtpau.Clock) {
 			}
 			for _, p := range pkts {
 				if sr, ok := p.(*rtcp.SenderReport); ok {
+					first := !clock.Stats().FromSenderReport
 					clock.HandleSenderReport(sr)
+					if st := clock.Stats(); first && st.FromSenderReport {
+						// Dates given out before it (the first
+						// segment's, which the stream's clock keeps)
+						// are off by this much.
+						sess.log.Info("wall clock from sender reports", "rate", clock.Rate(), "shift_ms", st.ReportShift.Milliseconds())
+					}
 				}
 			}
 		}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -26,6 +28,12 @@ import (
 // ports and returns it with its API token.
 func startFullNode(t *testing.T, enc hwenc.Config) (*node.Node, string) {
 	t.Helper()
+	return startFullNodeLog(t, enc, nil)
+}
+
+// startFullNodeLog is startFullNode with the node logging to log.
+func startFullNodeLog(t *testing.T, enc hwenc.Config, log *slog.Logger) (*node.Node, string) {
+	t.Helper()
 	cfg := node.Config{
 		Listen:   "127.0.0.1:0",
 		DataDir:  t.TempDir(),
@@ -34,7 +42,7 @@ func startFullNode(t *testing.T, enc hwenc.Config) (*node.Node, string) {
 		TURN:     testTURN,
 		Encoders: enc,
 	}
-	n, err := node.New(cfg, nil)
+	n, err := node.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,6 +56,42 @@ func startFullNode(t *testing.T, enc hwenc.Config) (*node.Node, string) {
 	}
 	return n, "e2e-token"
 }
+
+// logLines is a slog handler that passes the records with one of msgs
+// to t.Log, with their attributes.
+type logLines struct {
+	t     *testing.T
+	msgs  []string
+	attrs []slog.Attr
+}
+
+// Enabled leaves debug records out: built for every packet, they cost the
+// node enough CPU on this box that the x264 ladder fell behind real time.
+func (h logLines) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+
+func (h logLines) Handle(_ context.Context, r slog.Record) error {
+	if !slices.Contains(h.msgs, r.Message) {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("node: " + r.Message)
+	for _, a := range h.attrs {
+		b.WriteString(" " + a.String())
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		b.WriteString(" " + a.String())
+		return true
+	})
+	h.t.Log(b.String())
+	return nil
+}
+
+func (h logLines) WithAttrs(as []slog.Attr) slog.Handler {
+	h.attrs = append(slices.Clip(h.attrs), as...)
+	return h
+}
+
+func (h logLines) WithGroup(string) slog.Handler { return h }
 
 type streamView struct {
 	ID          uint64 `json:"id"`

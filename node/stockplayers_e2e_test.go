@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"os"
@@ -59,7 +60,9 @@ func TestStockPlayers(t *testing.T) {
 			if mode == "ladder" {
 				enc.PluginDir = buildPlugins(t)
 			}
-			n, token := startFullNode(t, enc)
+			// The node's dates start on the arrival clock until the
+			// publisher's first sender report: how far that moved them.
+			n, token := startFullNodeLog(t, enc, slog.New(logLines{t: t, msgs: []string{"wall clock from sender reports"}}))
 			s := createStream(t, n, token, "stock-"+mode)
 			b := browsertest.Start(t, browsertest.Options{Lifetime: 20 * time.Minute, Console: true})
 			pub := b.Tab(t)

@@ -61,6 +61,9 @@ type Clock struct {
 	pendingRTP uint32
 
 	reports, ignored uint64
+	// shift: how far the first sender report moved wall times from the
+	// arrival mapping (0 when it came before the first packet).
+	shift time.Duration
 }
 
 // NewClock returns a Clock for a track with the given RTP clock rate (90000
@@ -150,7 +153,11 @@ func (c *Clock) HandleSenderReport(sr *rtcp.SenderReport) {
 		c.pendingSR, c.pendingNTP, c.pendingRTP = true, ntp, sr.RTPTime
 		return
 	}
-	c.setSRLocked(ntp, c.unwrapLocked(sr.RTPTime))
+	ticks := c.unwrapLocked(sr.RTPTime)
+	if !c.haveSR {
+		c.shift = ntp.Sub(c.base.Add(ticksToDuration(ticks, c.rate)))
+	}
+	c.setSRLocked(ntp, ticks)
 }
 
 func (c *Clock) setSRLocked(ntp time.Time, ticks int64) {
@@ -164,13 +171,18 @@ type ClockStats struct {
 	SenderReports, IgnoredReports uint64
 	// FromSenderReport is true once wall times come from a sender report.
 	FromSenderReport bool
+	// ReportShift is how far the first sender report moved wall times
+	// from the arrival mapping used until then (negative: earlier); 0
+	// when a report came before the first packet. Times already given
+	// out (a segment's date) keep the arrival mapping.
+	ReportShift time.Duration
 }
 
 // Stats returns the counters.
 func (c *Clock) Stats() ClockStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return ClockStats{SenderReports: c.reports, IgnoredReports: c.ignored, FromSenderReport: c.haveSR}
+	return ClockStats{SenderReports: c.reports, IgnoredReports: c.ignored, FromSenderReport: c.haveSR, ReportShift: c.shift}
 }
 
 // ntpEpochOffset is the number of seconds from 1900-01-01 (NTP) to

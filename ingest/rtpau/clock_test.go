@@ -95,8 +95,8 @@ func TestClockSenderReport(t *testing.T) {
 	if got := audio.Time(48000); !got.Equal(sender.Add(time.Second)) {
 		t.Fatalf("audio Time(48000) = %v, want %v", got, sender.Add(time.Second))
 	}
-	if st := video.Stats(); !st.FromSenderReport || st.SenderReports != 1 {
-		t.Fatalf("stats %+v", st)
+	if st := video.Stats(); !st.FromSenderReport || st.SenderReports != 1 || st.ReportShift != -2*time.Second {
+		t.Fatalf("stats %+v, want one report moving wall times 2 s earlier than arrival", st)
 	}
 
 	// A report from a sender whose clock says 1900 is ignored.
@@ -116,6 +116,9 @@ func TestClockSenderReport(t *testing.T) {
 	e.Ticks(0x10) // 32 ticks after the report's timestamp, across the wrap
 	if got, want := e.Time(0), sender.Add(32*time.Second/90000); !got.Equal(want) {
 		t.Fatalf("early report: Time(0) = %v, want %v", got, want)
+	}
+	if st := e.Stats(); st.ReportShift != 0 {
+		t.Fatalf("early report: shift %v, want 0 (no arrival times given out before it)", st.ReportShift)
 	}
 }
 
