@@ -94,7 +94,8 @@ func LastPart(s cmaf.Snapshot) (msn uint64, part int, ok bool) {
 // played 1.6-1.8 s behind when started on a running stream, and at
 // 0.875 s 1.36 s (passthrough) and 1.43-1.49 s (ladder) behind. Every
 // stall also adds its length for good, so less hold-back needs a steady
-// edge: a last part is not listed hard on the part before it (tail.go)
+// edge: a segment ending in a short part is not listed complete hard on
+// the part before it (tail.go)
 // and the source's parts wait for the rungs' (sync.go), which were the
 // stalls at 0.6 s (3 of the old 0.2 s parts). At 0.75 s hls.js played
 // the ladder 1.07-1.27 s behind without a stall (node TestStockPlayers).

@@ -95,7 +95,7 @@ type plEntry struct {
 	tag  string
 	mod  time.Time
 	td   time.Duration
-	// until: the rendering held a tiny last part back (tail.go) until
+	// until: the rendering held a segment's completion back (tail.go) until
 	// then; it is stale from then on though nothing in the stream changed.
 	until time.Time
 }
@@ -527,12 +527,13 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !q.blocking && !snap.Ended {
-		// A non-blocking reload while a last part is held back
-		// (tail.go) waits out the hold (at most tailGap): the preload
-		// hint names that part, already served, and a client that
-		// fetches the hint and reloads without blocking (gohlslib
-		// 2.4.5) fetched the part again and again until the hold ended,
-		// feeding its decoder the same frames twice.
+		// A non-blocking reload while a segment's completion is held
+		// back (tail.go) waits out the hold (at most tailHold): the
+		// preload hint names the next segment's first part, which a
+		// client that fetches the hint and reloads without blocking
+		// (gohlslib 2.4.5) may have had already, and would fetch again
+		// and again until the hold ended, feeding its decoder the same
+		// frames twice.
 		if _, until := s.listing(st, trackKey{id, rendition, kind}, t, time.Now()); !until.IsZero() {
 			timer := time.NewTimer(time.Until(until))
 			select {

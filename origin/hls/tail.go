@@ -7,26 +7,35 @@ import (
 	"github.com/edgenode/edgenode/origin/cmaf"
 )
 
-// A segment's last part is often listed right after the part before it:
-// the source's parts wait for the AAC and the rungs to cover them
-// (sync.go), and a key frame that comes a frame after a part ended makes
-// a one-frame last part. Listed together, stock hls.js 1.7.4 stopped
-// loading video for two seconds (node TestStockPlayers, ladder, its debug
-// log): by the time it had loaded and appended part N.4, its next
-// blocking reload already listed N.5 and segment N complete; its fragment
-// tracker counts a segment as buffered once the buffer reaches within
-// 0.2 s of its end (bufferPadding), so it never loaded N.5, while
-// getFragmentAtPosition kept pointing at segment N for that unloaded
-// part, until N.5 left the playlist's parts three segments later. So a
-// segment's last part is listed no sooner than tailGap after the part
-// before it was first listed: the player has appended that one by then.
-// It is written and served at once (a player that asks for it by the
-// preload hint gets it); only its listing, and what follows it, waits.
-// Parts a part target apart, the usual case, are not held at all.
+// A segment's last part is often short: the presenter's key frame (or
+// the AAC following the video's segment boundary) comes a frame or two
+// after a part ended. Stock hls.js 1.7.4 counts a segment as buffered once
+// its buffer reaches within 0.2 s of the segment's end (fragment-tracker
+// bufferPadding), as soon as the segment is complete in the playlist it
+// holds. If that playlist already lists segment N complete when hls.js
+// appends part N.k-1, and the last part N.k is shorter than that padding,
+// N counts as buffered, N.k is never loaded (loadFragment skips a
+// fragment in state OK), and the buffer runs dry at N.k until the
+// playlist stops listing N's parts, seconds later (node TestStockPlayers,
+// its debug log: a 1.9 s stall at the start, after which hls.js plays 2 s
+// further behind for good; hls.js #7646). So a segment ending in a short
+// part is listed with all its parts, the last one too, but not complete
+// (no EXTINF) and with nothing after it until tailHold after part N.k-1
+// was first listed: by then a player has appended N.k-1 (on this box, at
+// a player's start-up, up to ~0.38 s), and with N.k listed it goes on to
+// load it. hls.js learns that N is complete from the playlist that lists
+// N+1.0, which comes a part target after N.k in any case: the hold
+// delays N+1.0 only when N.k was shorter than tailHold less a part
+// target. A last part longer than the padding is never held.
 
-// tailGap is how long after a part was first listed a segment's last
-// part may follow it: a player's load and append of a part.
-func tailGap(partTarget time.Duration) time.Duration { return partTarget / 2 }
+// tailHold is how long after a segment's second-to-last part was first
+// listed its completion may be listed, when its last part is short.
+func tailHold(partTarget time.Duration) time.Duration { return partTarget * 3 / 2 }
+
+// shortTail is the longest last part that is held: hls.js's 0.2 s
+// bufferPadding plus the few ms its buffer may reach past a part's listed
+// end (AAC dates are placed up to 2 ms early: playlist.go).
+const shortTail = 225 * time.Millisecond
 
 // trackKey names one media playlist's track.
 type trackKey struct {
@@ -35,21 +44,23 @@ type trackKey struct {
 	kind      cmaf.Kind
 }
 
-// newestPart is the newest part a track's playlists have listed, and when
-// it was first listed.
+// newestPart is the newest part a track's playlists have listed, when it
+// was first listed, and when the part before it was (the same time when
+// both came in one listing).
 type newestPart struct {
-	msn  uint64
-	part int
-	at   time.Time
+	msn    uint64
+	part   int
+	at     time.Time
+	prevAt time.Time
 }
 
 func (l newestPart) covers(msn uint64, part int) bool {
 	return !l.at.IsZero() && (l.msn > msn || l.msn == msn && l.part >= part)
 }
 
-// holdTails trims snap at the first segment's last part that comes too
-// soon after the part before it (see above): that segment is listed as
-// not complete yet, with the parts before it, and nothing after it. It
+// holdTails lists the newest complete segment whose last part is short as
+// not complete yet, with all its parts and nothing after it, until
+// tailHold after its second-to-last part was first listed (see above). It
 // returns when the hold ends (zero: nothing held).
 func (s *Server) holdTails(k trackKey, snap cmaf.Snapshot, now time.Time) (cmaf.Snapshot, time.Time) {
 	s.tailsMu.Lock()
@@ -58,10 +69,8 @@ func (s *Server) holdTails(k trackKey, snap cmaf.Snapshot, now time.Time) (cmaf.
 	if rec.at.IsZero() {
 		return snap, time.Time{} // a first listing: no player has seen a part yet
 	}
-	// Only at the live edge: the newest part listed being a segment's
-	// last (a later part there means the race is long over).
 	i := len(snap.Segments) - 1
-	for i >= 0 && len(snap.Segments[i].Parts) == 0 {
+	for i >= 0 && !(snap.Segments[i].Complete && len(snap.Segments[i].Parts) > 0) {
 		i--
 	}
 	if i < 0 {
@@ -69,15 +78,18 @@ func (s *Server) holdTails(k trackKey, snap cmaf.Snapshot, now time.Time) (cmaf.
 	}
 	sg := &snap.Segments[i]
 	j := len(sg.Parts) - 1
-	if !sg.Complete || j < 1 || rec.covers(sg.MSN, j) {
-		return snap, time.Time{}
+	if j < 1 || sg.Parts[j].Duration > shortTail || rec.msn > sg.MSN {
+		return snap, time.Time{} // not short, or its completion already listed
 	}
-	prevAt := now // the part before is listed only now
-	if rec.covers(sg.MSN, j-1) {
+	prevAt := now // part j-1 is listed only now
+	switch {
+	case rec.msn == sg.MSN && rec.part == j-1:
 		prevAt = rec.at
+	case rec.msn == sg.MSN && rec.part >= j:
+		prevAt = rec.prevAt
 	}
-	if until := prevAt.Add(tailGap(snap.Info.PartTarget)); now.Before(until) {
-		return trimSnapshot(snap, i, j), until
+	if until := prevAt.Add(tailHold(snap.Info.PartTarget)); now.Before(until) {
+		return openSnapshot(snap, i), until
 	}
 	return snap, time.Time{}
 }
@@ -95,11 +107,29 @@ func (s *Server) noteListed(k trackKey, snap *cmaf.Snapshot, now time.Time) {
 		if s.tails == nil {
 			s.tails = map[trackKey]newestPart{}
 		}
-		if rec := s.tails[k]; !rec.covers(sg.MSN, len(sg.Parts)-1) {
-			s.tails[k] = newestPart{msn: sg.MSN, part: len(sg.Parts) - 1, at: now}
+		rec := s.tails[k]
+		part := len(sg.Parts) - 1
+		if rec.covers(sg.MSN, part) {
+			return
 		}
+		next := newestPart{msn: sg.MSN, part: part, at: now, prevAt: now}
+		if part > 0 && rec.msn == sg.MSN && rec.part == part-1 {
+			next.prevAt = rec.at
+		}
+		s.tails[k] = next
 		return
 	}
+}
+
+// openSnapshot lists snap up to segment i, with all of segment i's parts
+// but segment i not complete; the hint names the part after it (the next
+// segment's first).
+func openSnapshot(snap cmaf.Snapshot, i int) cmaf.Snapshot {
+	sg := snap.Segments[i]
+	sg.Complete = false
+	snap.Segments = append(snap.Segments[:i:i], sg)
+	snap.NextMSN, snap.NextPart = sg.MSN+1, 0
+	return snap
 }
 
 // trimSnapshot lists snap up to part j-1 of segment i (j = 0: up to the
@@ -123,8 +153,8 @@ func trimSnapshot(snap cmaf.Snapshot, i, j int) cmaf.Snapshot {
 }
 
 // listing is what a media playlist of track t lists at now: the parts
-// its audio group and rungs cover (sync.go), less a last part held back
-// (holdTails), and when that hold ends.
+// its audio group and rungs cover (sync.go), with a segment's completion
+// held back (holdTails), and when that hold ends.
 func (s *Server) listing(st *cmaf.Stream, k trackKey, t *cmaf.Track, now time.Time) (cmaf.Snapshot, time.Time) {
 	snap := t.Snapshot()
 	if a := s.audioGroup(st, k.rendition, k.kind); a != nil {

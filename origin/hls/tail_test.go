@@ -30,11 +30,11 @@ func tailSnap(t0 time.Time, last time.Duration) cmaf.Snapshot {
 	}
 }
 
-// TestHoldTails: a segment's last part is listed no sooner than half a
-// part target after the part before it was first listed, and nothing
-// after it until then (tail.go: stock hls.js stopped loading video for 2 s
-// when the two came together); parts listed a part target apart are
-// never held.
+// TestHoldTails: a segment whose last part is short is listed with all
+// its parts but not complete, and nothing after it, until 1.5 part
+// targets after its second-to-last part was first listed (tail.go: stock
+// hls.js counted the segment buffered without its last part and stalled);
+// a last part longer than hls.js's 0.2 s padding is never held.
 func TestHoldTails(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	later := tailSnap(t0, 33*time.Millisecond) // 14.0 written too
@@ -44,52 +44,76 @@ func TestHoldTails(t *testing.T) {
 	k := trackKey{1, "source", cmaf.Video}
 	s := &Server{}
 	// Playlists so far listed up to 13.3: 13.4 and 13.5 are new now.
-	s.tails = map[trackKey]newestPart{k: {msn: 13, part: 3, at: t0}}
+	s.tails = map[trackKey]newestPart{k: {msn: 13, part: 3, at: t0, prevAt: t0}}
 	now := t0.Add(1100 * time.Millisecond)
 
 	got, until := s.holdTails(k, snap, now)
-	if want := now.Add(100 * time.Millisecond); !until.Equal(want) {
+	if want := now.Add(300 * time.Millisecond); !until.Equal(want) {
 		t.Errorf("held until %v, want %v", until, want)
 	}
-	if len(got.Segments) != 1 || got.Segments[0].Complete || len(got.Segments[0].Parts) != 5 ||
-		got.Segments[0].Duration != time.Second || got.NextMSN != 13 || got.NextPart != 5 {
-		t.Errorf("held snapshot: %d segments, first complete %v with %d parts (%v), next %d.%d; want segment 13 open with 5 parts (1s), hint 13.5",
+	if len(got.Segments) != 1 || got.Segments[0].Complete || len(got.Segments[0].Parts) != 6 ||
+		got.Segments[0].Duration != 1033*time.Millisecond || got.NextMSN != 14 || got.NextPart != 0 {
+		t.Errorf("held snapshot: %d segments, first complete %v with %d parts (%v), next %d.%d; want segment 13 open with its 6 parts (1.033s), hint 14.0",
 			len(got.Segments), got.Segments[0].Complete, len(got.Segments[0].Parts), got.Segments[0].Duration, got.NextMSN, got.NextPart)
 	}
-	if listed(&got, 13, 5) || !listed(&got, 13, 4) || listed(&got, 14, 0) {
-		t.Errorf("held: listed 13.5 %v, 13.4 %v, 14.0 %v; want false, true, false", listed(&got, 13, 5), listed(&got, 13, 4), listed(&got, 14, 0))
+	if !listed(&got, 13, 5) || listed(&got, 13, -1) || listed(&got, 14, 0) || listed(&got, 13, 6) {
+		t.Errorf("held: listed 13.5 %v, segment 13 %v, 14.0 %v, 13.6 %v; want true, false, false, false",
+			listed(&got, 13, 5), listed(&got, 13, -1), listed(&got, 14, 0), listed(&got, 13, 6))
 	}
 	if len(snap.Segments[0].Parts) != 6 || !snap.Segments[0].Complete {
 		t.Error("holdTails changed the snapshot it was given")
 	}
 	s.noteListed(k, &got, now)
-	if rec := s.tails[k]; rec.msn != 13 || rec.part != 4 || !rec.at.Equal(now) {
-		t.Errorf("recorded %+v, want 13.4 at %v", rec, now)
+	if rec := s.tails[k]; rec.msn != 13 || rec.part != 5 || !rec.at.Equal(now) || !rec.prevAt.Equal(now) {
+		t.Errorf("recorded %+v, want 13.5 at %v, the part before it listed then too", rec, now)
 	}
-
-	if _, until := s.holdTails(k, snap, now.Add(50*time.Millisecond)); !until.Equal(now.Add(100 * time.Millisecond)) {
-		t.Errorf("50 ms later: held until %v, want %v", until, now.Add(100*time.Millisecond))
+	// 14.0 written: still held, completion and all (the hold is by time,
+	// not at the live edge only).
+	if got, until := s.holdTails(k, later, now.Add(50*time.Millisecond)); !until.Equal(now.Add(300*time.Millisecond)) || listed(&got, 14, 0) {
+		t.Errorf("50 ms later, 14.0 written: held until %v, 14.0 listed %v; want %v, false", until, listed(&got, 14, 0), now.Add(300*time.Millisecond))
 	}
-	got, until = s.holdTails(k, snap, now.Add(100*time.Millisecond))
-	if !until.IsZero() || len(got.Segments) != 1 || !got.Segments[0].Complete {
-		t.Errorf("half a part target after 13.4 was listed, still held (until %v)", until)
+	got, until = s.holdTails(k, later, now.Add(300*time.Millisecond))
+	if !until.IsZero() || !listed(&got, 13, -1) || !listed(&got, 14, 0) {
+		t.Errorf("1.5 part targets after 13.4 was listed, still held (until %v)", until)
 	}
-	if !listed(&got, 13, 5) || !listed(&got, 13, -1) {
-		t.Error("released snapshot does not list 13.5 and segment 13")
-	}
-	// Only at the live edge: once 14.0 is written, 13.5 is not the newest
-	// part, and nothing is held.
-	if got, until := s.holdTails(k, later, now.Add(10*time.Millisecond)); !until.IsZero() || !listed(&got, 14, 0) {
-		t.Errorf("a last part followed by the next segment's first: held until %v", until)
+	s.noteListed(k, &got, now.Add(300*time.Millisecond))
+	if _, until := s.holdTails(k, later, now.Add(301*time.Millisecond)); !until.IsZero() {
+		t.Errorf("held again after 14.0 was listed: until %v", until)
 	}
 
 	// Nothing listed yet (a first load): the whole window at once.
 	if _, until := (&Server{}).holdTails(k, snap, now); !until.IsZero() {
 		t.Errorf("first listing held until %v", until)
 	}
-	// 13.4 listed a part target before: its last part follows at once.
-	s.tails[k] = newestPart{msn: 13, part: 4, at: now.Add(-200 * time.Millisecond)}
+	// 13.4 listed 0.4 s before: 13.5 and the completion follow at once.
+	s.tails[k] = newestPart{msn: 13, part: 4, at: now.Add(-400 * time.Millisecond)}
 	if _, until := s.holdTails(k, snap, now); !until.IsZero() {
-		t.Errorf("a last part a part target after the one before: held until %v", until)
+		t.Errorf("13.4 listed 0.4 s before: held until %v", until)
+	}
+	// 13.4 listed 0.1 s before: held 0.2 s more.
+	s.tails[k] = newestPart{msn: 13, part: 4, at: now.Add(-100 * time.Millisecond)}
+	if _, until := s.holdTails(k, snap, now); !until.Equal(now.Add(200 * time.Millisecond)) {
+		t.Errorf("13.4 listed 0.1 s before: held until %v, want %v", until, now.Add(200*time.Millisecond))
+	}
+	// and once 13.5 is listed, the hold still counts from 13.4's listing.
+	s.noteListed(k, &got, now)
+	if rec := s.tails[k]; rec.part != 0 || rec.msn != 14 {
+		t.Errorf("recorded %+v, want 14.0", rec)
+	}
+	s.tails[k] = newestPart{msn: 13, part: 4, at: now.Add(-100 * time.Millisecond)}
+	open, _ := s.holdTails(k, snap, now)
+	s.noteListed(k, &open, now)
+	if rec := s.tails[k]; rec.part != 5 || !rec.prevAt.Equal(now.Add(-100*time.Millisecond)) {
+		t.Errorf("recorded %+v, want 13.5 with the part before listed 0.1 s earlier", rec)
+	}
+	if _, until := s.holdTails(k, snap, now.Add(150*time.Millisecond)); !until.Equal(now.Add(200 * time.Millisecond)) {
+		t.Errorf("13.5 listed, 13.4 0.25 s before: held until %v, want %v", until, now.Add(200*time.Millisecond))
+	}
+	// A last part as long as hls.js's padding or more: never held.
+	long := tailSnap(t0, 240*time.Millisecond)
+	long.Segments = long.Segments[:1:1]
+	s.tails[k] = newestPart{msn: 13, part: 4, at: now}
+	if _, until := s.holdTails(k, long, now); !until.IsZero() {
+		t.Errorf("a 240 ms last part: held until %v", until)
 	}
 }
