@@ -49,7 +49,7 @@ func sampleEdges(ctx context.Context, base string, names []string) *edgeSampler 
 					continue
 				}
 				// Measured when the answer came: a non-blocking load
-				// waits for the next part to be listed (origin/hls).
+				// waits out a held segment completion (origin/hls tail.go).
 				s.lag[name] = time.Since(e)
 				es.mu.Lock()
 				if l, seen := es.last[name]; seen && e.Before(l.Add(-time.Millisecond)) {
