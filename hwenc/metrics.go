@@ -11,6 +11,7 @@ type metrics struct {
 	sessions  prometheus.Gauge
 	frames    *prometheus.CounterVec
 	latency   prometheus.Histogram
+	outLag    *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -48,8 +49,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time from a source access unit entering the encoder to its rendition frame coming out.",
 			Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5},
 		}),
+		// The lag a player's latency cannot go under: the source's
+		// date to the encoder's frame (video: every rung's; audio: the
+		// AAC, silence left out), against ingest's arrival_lag_seconds.
+		outLag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "edgenode", Subsystem: "hwenc", Name: "output_lag_seconds",
+			Help:    "Time from a source access unit's date (its capture time) to the encoder's output of it reaching the node.",
+			Buckets: []float64{.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 1.5, 2, 3, 5},
+		}, []string{"kind"}),
 	}
-	for _, c := range []prometheus.Collector{m.info, m.available, m.chosen, m.restarts, m.fallbacks, m.sessions, m.frames, m.latency} {
+	for _, c := range []prometheus.Collector{m.info, m.available, m.chosen, m.restarts, m.fallbacks, m.sessions, m.frames, m.latency, m.outLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -619,6 +619,9 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 		w.lastReal = time.Now()
 		w.openAudioLocked()
 		w.writeAudioLocked(au)
+		if !au.Time.IsZero() {
+			w.m.mets.outLag.WithLabelValues("audio").Observe(time.Since(au.Time).Seconds())
+		}
 		return
 	}
 	idx := int(o.GetRendition())
@@ -651,6 +654,7 @@ func (w *worker) publish(ts *tsess, o *pb.Output) {
 	if f := w.inflight[au.PTS]; f != nil {
 		au.Time = f.src
 		w.m.mets.latency.Observe(time.Since(f.fed).Seconds())
+		w.m.mets.outLag.WithLabelValues("video").Observe(time.Since(f.src).Seconds())
 		if f.left--; f.left <= 0 {
 			delete(w.inflight, au.PTS)
 		}

@@ -12,19 +12,20 @@ type metrics struct {
 	sessions   prometheus.Gauge
 	requests   *prometheus.CounterVec // method, code
 	postTime   prometheus.Histogram
-	connected  *prometheus.GaugeVec   // stream
-	width      *prometheus.GaugeVec   // stream
-	height     *prometheus.GaugeVec   // stream
-	fps        *prometheus.GaugeVec   // stream
-	bitrate    *prometheus.GaugeVec   // stream, kind
-	keyint     *prometheus.GaugeVec   // stream
-	rtt        *prometheus.GaugeVec   // stream
-	lost       *prometheus.CounterVec // stream, kind
-	nacks      *prometheus.CounterVec // stream, kind
-	plis       *prometheus.CounterVec // stream
-	frames     *prometheus.CounterVec // stream, kind
-	bframes    *prometheus.CounterVec // stream
-	resChanges *prometheus.CounterVec // stream
+	connected  *prometheus.GaugeVec     // stream
+	width      *prometheus.GaugeVec     // stream
+	height     *prometheus.GaugeVec     // stream
+	fps        *prometheus.GaugeVec     // stream
+	bitrate    *prometheus.GaugeVec     // stream, kind
+	keyint     *prometheus.GaugeVec     // stream
+	rtt        *prometheus.GaugeVec     // stream
+	lost       *prometheus.CounterVec   // stream, kind
+	nacks      *prometheus.CounterVec   // stream, kind
+	plis       *prometheus.CounterVec   // stream
+	frames     *prometheus.CounterVec   // stream, kind
+	bframes    *prometheus.CounterVec   // stream
+	resChanges *prometheus.CounterVec   // stream
+	arrival    *prometheus.HistogramVec // kind
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -55,10 +56,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		frames:     c("frames_total", "Access units handed to the hub.", "stream", "kind"),
 		bframes:    c("bframes_total", "Access units detected as B-frames.", "stream"),
 		resChanges: c("resolution_changes_total", "Changes of the coded video size.", "stream"),
+		// Where a stream's latency goes: the publisher's side (capture,
+		// encode, network, retransmission, reordering) against the
+		// encoder's (hwenc output_lag_seconds) and the players'.
+		arrival: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "arrival_lag_seconds",
+			Help: "Time from an access unit's date (the publisher's capture clock from RTCP sender reports, " +
+				"anchored at the session's first packet) to its hand-over to the hub.",
+			Buckets: lagBuckets}, []string{"kind"}),
 	}
 	if reg != nil {
 		for _, col := range []prometheus.Collector{m.sessions, m.requests, m.postTime, m.connected, m.width,
-			m.height, m.fps, m.bitrate, m.keyint, m.rtt, m.lost, m.nacks, m.plis, m.frames, m.bframes, m.resChanges} {
+			m.height, m.fps, m.bitrate, m.keyint, m.rtt, m.lost, m.nacks, m.plis, m.frames, m.bframes, m.resChanges, m.arrival} {
 			if err := reg.Register(col); err != nil {
 				return nil, fmt.Errorf("ingest: register metrics: %w", err)
 			}
@@ -66,6 +75,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// lagBuckets are the histogram buckets of the lag series (seconds), as
+// hwenc's output_lag_seconds: fine below half a second, where a healthy
+// stream is.
+var lagBuckets = []float64{.01, .025, .05, .075, .1, .15, .2, .3, .4, .5, .75, 1, 1.5, 2, 3, 5}
 
 // forget removes the gauges of a stream whose session ended.
 func (m *metrics) forget(stream string) {

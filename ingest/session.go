@@ -345,6 +345,7 @@ func (sess *session) readVideo(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver,
 				keyed = true
 				firstKey <- struct{}{}
 			}
+			sess.srv.metrics.arrival.WithLabelValues("video").Observe(time.Since(au.Time).Seconds())
 			pub.WriteAU(sess.videoIdx, au)
 		}
 	})
@@ -370,6 +371,7 @@ func (sess *session) readAudio(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver,
 			sess.log.Debug("audio packet dropped", "err", err)
 		}
 		for _, au := range aus {
+			sess.srv.metrics.arrival.WithLabelValues("audio").Observe(time.Since(au.Time).Seconds())
 			pub.WriteAU(sess.audioIdx, au)
 		}
 	})
