@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/edgenode/edgenode/internal/hub"
 	"github.com/edgenode/edgenode/internal/media"
 	"github.com/edgenode/edgenode/internal/mediatest"
+	"github.com/edgenode/edgenode/origin/cmaf"
 	"github.com/edgenode/edgenode/origin/hls"
 )
 
@@ -736,4 +738,88 @@ func TestSourcePlaylistStartsWithASegment(t *testing.T) {
 	if !bytes.Contains(r.body, []byte("#EXT-X-PART:")) {
 		t.Errorf("the first source playlist lists no parts:\n%s", r.body)
 	}
+}
+
+// TestNonBlockingLoadAfterTailHold: a non-blocking load that is the first
+// to list a segment's short tail (hls/tail.go holds it) waits out the
+// hold and then gets the listing with the segment complete: not one held
+// again from the time of its rendering (then a player's start position,
+// taken from that load, was the wait and the hold behind the live edge:
+// a CDN or a player between its loads asks less often than parts come).
+func TestNonBlockingLoadAfterTailHold(t *testing.T) {
+	st := mediatest.Generate(t, mediatest.Options{}) // 1 s GOPs at 30 fps: the last of each segment's parts is 2 frames
+	n := startNode(t, Config{HLS: hlsConfigFast()}, hub.New(0), &mapState{})
+	publish(t, n.hub, 5, st, 4, false)
+	u := n.srv.URL + "/cmaf/5/source/video.m3u8"
+	get(t, u) // waits for the stream's start
+	tr, ok := n.o.Registry().Lookup(5, hub.Source, cmaf.Video)
+	if !ok {
+		t.Fatal("no source video track")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var waited int
+	for seen := uint64(0); waited < 4; {
+		// The next segment completed (its short last part written with
+		// it): load at once, nothing having listed its last two parts.
+		ch := tr.Changed()
+		snap := tr.Snapshot()
+		var newest uint64
+		for _, sg := range snap.Segments {
+			if sg.Complete {
+				newest = sg.MSN
+			}
+		}
+		if newest <= seen || seen == 0 {
+			if seen == 0 {
+				seen = max(newest, 1)
+			}
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				t.Fatalf("%d loads waited out a hold in 20 s, want 4", waited)
+			}
+		}
+		seen = newest
+		start := time.Now()
+		r := get(t, u)
+		took := time.Since(start)
+		if r.code != http.StatusOK {
+			t.Fatalf("%s: %d %s", u, r.code, r.body)
+		}
+		if took < 200*time.Millisecond {
+			continue // the tail was not short or not held: no wait
+		}
+		waited++
+		if heldTail(lines(r.body)) {
+			t.Errorf("a non-blocking load waited %v for segment %d's hold and got it held still:\n%s", took.Round(time.Millisecond), newest, r.body)
+		}
+	}
+}
+
+// heldTail reports whether a media playlist ends with a segment whose
+// completion is held back: its parts listed, no EXTINF, and the preload
+// hint naming the next segment's part 0.
+func heldTail(ls []string) bool {
+	var last string // URI of the last part
+	sawInf := false
+	for _, l := range ls {
+		switch {
+		case strings.HasPrefix(l, "#EXT-X-PART:"):
+			last, sawInf = attr(l, "URI"), false
+		case strings.HasPrefix(l, "#EXTINF:"):
+			sawInf = true
+		case strings.HasPrefix(l, "#EXT-X-PRELOAD-HINT:"):
+			var msn, part, hmsn, hpart int
+			if _, err := fmt.Sscanf(path.Base(last), "part%d.%d.m4s", &msn, &part); err != nil {
+				return false
+			}
+			if _, err := fmt.Sscanf(path.Base(attr(l, "URI")), "part%d.%d.m4s", &hmsn, &hpart); err != nil {
+				return false
+			}
+			return !sawInf && hmsn == msn+1 && hpart == 0
+		}
+	}
+	return false
 }

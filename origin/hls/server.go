@@ -534,7 +534,19 @@ func (s *Server) serveMedia(w http.ResponseWriter, r *http.Request) {
 		// (gohlslib 2.4.5) may have had already, and would fetch again
 		// and again until the hold ended, feeding its decoder the same
 		// frames twice.
-		if _, until := s.listing(st, trackKey{id, rendition, kind}, t, time.Now()); !until.IsZero() {
+		//
+		// The hold counts from now for this client, as for any other
+		// that lists these parts now: recorded as listed, or the
+		// rendering after the wait counted the hold from its own time
+		// and held again, so that a non-blocking load that came first
+		// to a segment's tail waited 1.5 part targets and still got a
+		// listing that old (its listed edge ~0.7-1 s behind the wall
+		// clock where the media was 0.1 s: a player starting from it
+		// starts that much further behind).
+		k := trackKey{id, rendition, kind}
+		now := time.Now()
+		if held, until := s.listing(st, k, t, now); !until.IsZero() {
+			s.noteListed(k, &held, now)
 			timer := time.NewTimer(time.Until(until))
 			select {
 			case <-r.Context().Done():
