@@ -287,6 +287,7 @@ func (p *Plugin) Transcode(ctx context.Context, cfg *pb.Config, s shared.Stream)
 		lastOut   atomic.Int64
 		firstIn   atomic.Int64
 		shed      atomic.Uint64 // video frames left out (maxBacklog)
+		mark      = newOutMark(n)
 	)
 	send := func(m *pb.TranscodeOut) error {
 		sendMu.Lock()
@@ -309,6 +310,7 @@ func (p *Plugin) Transcode(ctx context.Context, cfg *pb.Config, s shared.Stream)
 				if o.GetAu().GetCodec() == pb.Codec_CODEC_H264 {
 					framesOut.Add(1)
 					lastOut.Store(o.GetAu().GetPts())
+					mark.put(idx, o.GetAu().GetDts())
 				}
 				return send(&pb.TranscodeOut{Msg: &pb.TranscodeOut_Output{Output: o}})
 			})
@@ -362,7 +364,7 @@ func (p *Plugin) Transcode(ctx context.Context, cfg *pb.Config, s shared.Stream)
 	}()
 
 	in := feedTo{video: video.input(), audio: audio.input()}
-	inErr := p.feed(ctx, cfg, s, in, &wg, &framesIn, &lastIn, &firstIn, &shed)
+	inErr := p.feed(ctx, cfg, s, in, &wg, &framesIn, &lastIn, &firstIn, &shed, mark)
 	if inErr != nil {
 		cancel()
 	}
@@ -457,32 +459,44 @@ type feedTo struct{ video, audio io.Writer }
 // its GOP (see maxBacklog), so the audio is never held back.
 const videoQueue = 300
 
-// maxBacklog is how much media (90 kHz) may wait for the ladder's ffmpeg
-// when a GOP starts: while the frames queued and not yet handed to ffmpeg
-// span more than this, a GOP that starts is left out whole. A ladder that cannot
-// keep real time (ffmpeg 5.1 encodes every rung in one thread; a loaded
-// box gives it less than it needs) then stays within about a second of
-// the source, its rungs missing the GOPs it could not encode (the origin
-// lists them as gap segments, RFC 8216bis §4.4.4.7), instead of falling
-// further behind the live edge with every second (10-17 s seen). Whole
-// GOPs: the decoder restarts at a keyframe and each rung segment the
-// ladder makes is the source's whole segment.
-const maxBacklog = 90000
+// maxBacklog is how far (90 kHz) the ladder's output may be behind its
+// input when a GOP starts: while the last frame queued for the ladder's
+// ffmpeg is more than this ahead of the last frame any rung put out, a
+// GOP that starts is left out whole. A ladder that cannot keep real time
+// (ffmpeg 5.1 encodes every rung in one thread; a loaded box gives it less
+// than it needs) then stays within about a second of the source, its
+// rungs missing the GOPs it could not encode (the origin lists them as gap
+// segments, RFC 8216bis §4.4.4.7), instead of falling further behind the
+// live edge with every second (10-17 s seen). Whole GOPs: the decoder
+// restarts at a keyframe and each rung segment the ladder makes is the
+// source's whole segment.
+//
+// Measured at the output, not at ffmpeg's stdin: the pipe and ffmpeg's
+// own demuxer, decoder and filter queues hold ~0.7 s more of a 720p
+// source, so a bound of 1 s on what waited before stdin let the rungs run
+// 1.3-3.3 s behind their source on a loaded 2-core box (TestStockPlayers'
+// listed edges; hwenc output_lag_seconds p90 1.8 s with two busy loops),
+// past the 1 s a DASH player is told to play behind (origin/dash
+// TargetLatency): Shaka stalled 12 times in a minute on them. An idle
+// ladder's output is ~0.1 s behind its input.
+const maxBacklog = 90000 / 2
 
 // feed writes the session's access units into the ffmpegs' stdins as
 // MPEG-TS: the video from a goroutine of its own (added to wg), so that a
 // ladder behind real time never holds the audio back.
 func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in feedTo, wg *sync.WaitGroup,
-	framesIn *atomic.Uint64, lastIn, firstIn *atomic.Int64, shed *atomic.Uint64,
+	framesIn *atomic.Uint64, lastIn, firstIn *atomic.Int64, shed *atomic.Uint64, out *outMark,
 ) error {
 	var (
 		vq    chan *pb.AccessUnit
 		vdone chan struct{}
 		vErr  error
 		// written is the DTS of the last frame handed to ffmpeg, queued
-		// that of the last frame queued for it: the queue holds what lies
-		// between. (Measured from the last frame written alone, a ladder
-		// that shed a GOP never caught up: nothing more was written.)
+		// that of the last frame queued for it, out's that of the last
+		// frame a rung put out: the ladder holds what lies between queued
+		// and out (between queued and written until the first output).
+		// (Measured from the last frame put out or written alone, a
+		// ladder that shed a GOP never caught up: nothing more came.)
 		written   atomic.Int64
 		queued    int64
 		queuedAny bool
@@ -548,7 +562,11 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 				continue
 			}
 			if au.GetKey() {
-				shedGOP = queuedAny && queued-written.Load() > maxBacklog
+				done := written.Load()
+				if o, ok := out.last(); ok {
+					done = o
+				}
+				shedGOP = queuedAny && queued-done > maxBacklog
 			}
 			if !queuedAny {
 				written.Store(au.GetDts()) // nothing waits yet
@@ -581,6 +599,42 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 			}
 		}
 	}
+}
+
+// outMark keeps the DTS of the last frame each rung put out.
+type outMark struct {
+	mu   sync.Mutex
+	dts  []int64
+	seen []bool
+}
+
+func newOutMark(rungs int) *outMark {
+	return &outMark{dts: make([]int64, rungs), seen: make([]bool, rungs)}
+}
+
+func (m *outMark) put(rung int, dts int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rung < len(m.dts) {
+		m.dts[rung], m.seen[rung] = dts, true
+	}
+}
+
+// last is the slowest rung's last output DTS, false until every rung put
+// one out.
+func (m *outMark) last() (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var min int64
+	for i, d := range m.dts {
+		if !m.seen[i] {
+			return 0, false
+		}
+		if i == 0 || d < min {
+			min = d
+		}
+	}
+	return min, len(m.dts) > 0
 }
 
 // writeVideo writes the H.264 access units from q into w until q closes,
