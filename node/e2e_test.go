@@ -75,7 +75,7 @@ func (h logLines) Handle(_ context.Context, r slog.Record) error {
 		return nil
 	}
 	var b strings.Builder
-	b.WriteString("node: " + r.Message)
+	b.WriteString("node " + r.Time.Format("15:04:05.000") + ": " + r.Message)
 	for _, a := range h.attrs {
 		b.WriteString(" " + a.String())
 	}
