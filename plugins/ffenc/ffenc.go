@@ -461,8 +461,8 @@ const videoQueue = 300
 
 // maxBacklog is how far (90 kHz) the ladder's output may be behind its
 // input when a GOP starts: while the last frame queued for the ladder's
-// ffmpeg is more than this ahead of the last frame any rung put out, a
-// GOP that starts is left out whole. A ladder that cannot keep real time
+// ffmpeg is more than this ahead of the last frame its slowest rung put
+// out, a GOP that starts is left out whole. A ladder that cannot keep real time
 // (ffmpeg 5.1 encodes every rung in one thread; a loaded box gives it less
 // than it needs) then stays within about a second of the source, its
 // rungs missing the GOPs it could not encode (the origin lists them as gap
