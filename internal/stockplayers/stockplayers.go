@@ -222,6 +222,12 @@ type ClockRead struct {
 	// unchanged (Shaka Player, dash.js).
 	Media float64  `json:"media"`
 	TSO   *float64 `json:"tso"`
+	// Time is the playhead (s) when the frame was read, SeekEnd the end of
+	// the player's seek range then (nil where the page does not ask):
+	// Shaka Player dates its playhead clamped to its seek range, so past
+	// SeekEnd its date is SeekEnd's.
+	Time    float64  `json:"time"`
+	SeekEnd *float64 `json:"seekEnd"`
 	// Why is how the player came to its date, where it says (Shaka
 	// Player: its seek range, the program-date-time region it dated the
 	// playhead from and the unclamped date), for a date that moved.

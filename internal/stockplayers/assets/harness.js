@@ -29,7 +29,7 @@
 
   // The player's own figures: latency (s), the date (ms) of the playhead,
   // and the height of the video rung it plays.
-  let latency = () => null, target = () => null, playheadDate = () => null, rung = () => null, level = () => null, estimate = () => null, why = () => "";
+  let latency = () => null, target = () => null, playheadDate = () => null, rung = () => null, level = () => null, estimate = () => null, why = () => "", seekEnd = () => null;
   if (kind === "hlsjs") {
     // https://github.com/video-dev/hls.js/blob/master/docs/API.md#lowlatencymode
     const cfg = { lowLatencyMode: true };
@@ -157,6 +157,7 @@
     p.attach(video).then(() => p.load(src)).then(() => video.play()).catch((e) => err("shaka load: " + (e.code || "") + " " + (e.message || JSON.stringify(e.data || e).slice(0, 300)) + (e.stack ? " " + e.stack.slice(0, 2000) : "")));
     latency = () => { const s = p.getStats(); return s && isFinite(s.liveLatency) ? s.liveLatency : null; };
     playheadDate = () => { const d = p.getPlayheadTimeAsDate(); return d ? d.getTime() : null; };
+    seekEnd = () => p.seekRange().end;
     // getPlayheadTimeAsDate dates its playhead, which it clamps to its
     // seek range, from the program-date-time region holding it.
     why = () => {
@@ -232,7 +233,7 @@
     const wall = Date.now();
     if (wall - lastRead >= 500 && video.videoWidth > 0) {
       lastRead = wall;
-      const ct = video.currentTime, pd = playheadDate();
+      const ct = video.currentTime, pd = playheadDate(), se = seekEnd();
       cctx.drawImage(video, 0, 0, cv.width, cv.height);
       const cap = pixelClock.read(cctx, cv.width, cv.height, wall);
       if (cap !== null && st.clock.length < 1000) {
@@ -243,6 +244,9 @@
           // The frame's media time and the video SourceBuffer's
           // timestampOffset: media time less the offset is the frame's
           // time in the segments (tfdt), which the node dates.
+          // The playhead and the end of the player's seek range (Shaka
+          // dates its playhead clamped to that range).
+          time: ct, seekEnd: se,
           media: md.mediaTime, tso: videoOffset(), why: String((() => { try { return why(); } catch (e) { return String(e); } })()),
         });
       }
