@@ -164,8 +164,14 @@
       const r = p.seekRange(), tl = p.getManifest() && p.getManifest().presentationTimeline, ct = video.currentTime;
       const rg = tl && tl.getProgramDateTimeRegionForTime ? tl.getProgramDateTimeRegionForTime(ct) : null;
       const raw = tl ? tl.getProgramDateTimeForTime(ct) : null;
+      // A region's fields are renamed in Shaka's compiled build: its
+      // date is read back through the timeline. Without a region Shaka
+      // dates from its initial program date time (the first segment's of
+      // whichever audio/video playlist it read last at load) plus t.
+      const ipdt = tl && tl.getInitialProgramDateTime ? tl.getInitialProgramDateTime() : null;
       return "t " + ct.toFixed(3) + " seek [" + r.start.toFixed(3) + ", " + r.end.toFixed(3) + "] region " +
-        (rg ? rg.start.toFixed(3) + "@" + Math.round(rg.pdt * 1000) : "none") + " unclamped " + (raw === null ? "none" : Math.round(raw * 1000));
+        (rg ? rg.start.toFixed(3) + "@" + Math.round(tl.getProgramDateTimeForTime(rg.start) * 1000) : "none") +
+        " initial " + (ipdt === null ? "none" : Math.round(ipdt * 1000)) + " unclamped " + (raw === null ? "none" : Math.round(raw * 1000));
     };
     rung = () => { const t = p.getVariantTracks().find((x) => x.active); return t ? t.height : null; };
     level = () => { const t = p.getVariantTracks().find((x) => x.active); return t ? t.id : null; };
