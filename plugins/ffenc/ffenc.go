@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -479,7 +480,17 @@ const videoQueue = 300
 // past the 1 s a DASH player is told to play behind (origin/dash
 // TargetLatency): Shaka stalled 12 times in a minute on them. An idle
 // ladder's output is ~0.1 s behind its input.
-const maxBacklog = 90000 / 2
+//
+// Not from the start: ffmpeg takes a while to start, and what waited
+// meanwhile comes out behind by that much, so until outputGrace after
+// every rung's first frame the bound is startBacklog on what waits before
+// ffmpeg's stdin, as before (at 0.5 s on the output from the first frame,
+// the Chromium ramp under the race detector lost its second GOP).
+const (
+	maxBacklog   = 90000 / 2
+	startBacklog = 90000
+	outputGrace  = 2 * time.Second
+)
 
 // feed writes the session's access units into the ffmpegs' stdins as
 // MPEG-TS: the video from a goroutine of its own (added to wg), so that a
@@ -562,11 +573,11 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 				continue
 			}
 			if au.GetKey() {
-				done := written.Load()
-				if o, ok := out.last(); ok {
-					done = o
+				done, bound := written.Load(), int64(startBacklog)
+				if o, ok := out.last(); ok && out.since() >= outputGrace {
+					done, bound = o, maxBacklog
 				}
-				shedGOP = queuedAny && queued-done > maxBacklog
+				shedGOP = queuedAny && queued-done > bound
 			}
 			if !queuedAny {
 				written.Store(au.GetDts()) // nothing waits yet
@@ -603,9 +614,10 @@ func (p *Plugin) feed(ctx context.Context, cfg *pb.Config, s shared.Stream, in f
 
 // outMark keeps the DTS of the last frame each rung put out.
 type outMark struct {
-	mu   sync.Mutex
-	dts  []int64
-	seen []bool
+	mu    sync.Mutex
+	dts   []int64
+	seen  []bool
+	ready time.Time // when every rung had put a frame out
 }
 
 func newOutMark(rungs int) *outMark {
@@ -617,7 +629,20 @@ func (m *outMark) put(rung int, dts int64) {
 	defer m.mu.Unlock()
 	if rung < len(m.dts) {
 		m.dts[rung], m.seen[rung] = dts, true
+		if m.ready.IsZero() && !slices.Contains(m.seen, false) {
+			m.ready = time.Now()
+		}
 	}
+}
+
+// since is how long every rung has been putting frames out (0 before).
+func (m *outMark) since() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ready.IsZero() {
+		return 0
+	}
+	return time.Since(m.ready)
 }
 
 // last is the slowest rung's last output DTS, false until every rung put
