@@ -316,25 +316,18 @@ func playStock(t *testing.T, b *browsertest.Browser, srv *stockplayers.Server, n
 			g2g = append(g2g, c.G2G/1000)
 			if c.PlayerDate != nil {
 				pd := *c.PlayerDate
-				// Shaka Player's getPlayheadTimeAsDate dates its playhead
-				// clamped to its seek range (Playhead.getTime), and with
-				// LL-HLS its seek range's end (its live edge less
-				// PART-HOLD-BACK, the live edge reset to the newest media
-				// listed at every playlist it reads) falls behind a
-				// playhead that started from a fresher first playlist:
-				// then it gives the date of that end, not of the frame
-				// shown (-0.13 s on a fresh clone, its unclamped date
-				// +0.016 s; the node's +0.022 s). Where it clamped, the
-				// date is judged as the seek end's, which it is.
+				// Shaka Player's page reads the date its own mapping gives
+				// the playhead, not getPlayheadTimeAsDate's, which clamps
+				// the playhead to the seek range first (harness.js); how
+				// often that clamp would have moved it is logged.
 				if c.SeekEnd != nil && c.Time > *c.SeekEnd {
-					pd += (c.Time - *c.SeekEnd) * 1000
 					clampedBy = append(clampedBy, c.Time-*c.SeekEnd)
 				}
 				off = append(off, (pd-c.Capture)/1000)
 			}
 		}
 		if len(clampedBy) > 0 {
-			t.Logf("%s: its playhead past its seek range's end at %d of %d reads (p50 %.3fs, max %.3fs): those dates are its seek end's", name, len(clampedBy), len(clock), p50(clampedBy), maxOf(clampedBy))
+			t.Logf("%s: its playhead past its seek range's end at %d of %d reads (p50 %.3fs, max %.3fs): getPlayheadTimeAsDate would give the seek end's date there", name, len(clampedBy), len(clock), p50(clampedBy), maxOf(clampedBy))
 		}
 		// The node's own date for the frames the player showed: the
 		// stream's clock (PROGRAM-DATE-TIME − tfdt) plus the frame's time

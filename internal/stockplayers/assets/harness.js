@@ -156,7 +156,22 @@
     }
     p.attach(video).then(() => p.load(src)).then(() => video.play()).catch((e) => err("shaka load: " + (e.code || "") + " " + (e.message || JSON.stringify(e.data || e).slice(0, 300)) + (e.stack ? " " + e.stack.slice(0, 2000) : "")));
     latency = () => { const s = p.getStats(); return s && isFinite(s.liveLatency) ? s.liveLatency : null; };
-    playheadDate = () => { const d = p.getPlayheadTimeAsDate(); return d ? d.getTime() : null; };
+    // The shown frame's date as Shaka maps it: getPlayheadTimeAsDate's
+    // own mapping (its presentation timeline's program-date-time for a
+    // presentation time, else the presentation start plus the time)
+    // applied to the playhead itself. getPlayheadTimeAsDate first clamps
+    // the playhead to its seek range (Playhead.getTime), a playback
+    // guard, not a date: with LL-HLS that range's end trails a playhead
+    // started from a fresher playlist, and the date it gave was the
+    // range end's (-0.107 s on a fresh clone) — not the frame's.
+    playheadDate = () => {
+      const tl = p.getManifest() && p.getManifest().presentationTimeline;
+      if (!tl) return null;
+      const ct = video.currentTime, pdt = tl.getProgramDateTimeForTime(ct);
+      if (pdt !== null) return pdt * 1000;
+      const start = tl.getPresentationStartTime();
+      return start === null ? null : (start + ct) * 1000;
+    };
     seekEnd = () => p.seekRange().end;
     // getPlayheadTimeAsDate dates its playhead, which it clamps to its
     // seek range, from the program-date-time region holding it.
