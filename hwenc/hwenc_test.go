@@ -485,6 +485,67 @@ func TestKill9PluginMidStream(t *testing.T) {
 	}
 }
 
+// TestSilenceWhileAPluginStarts: a plugin killed mid-stream is launched
+// again at the next keyframe, and a launch takes a while (up to a second
+// on a loaded box; here 3 s, EDGENODE_FAULT_X264_START_DELAY). Meanwhile
+// the host goes on writing silence into the AAC rendition, whose edge a
+// player of the source variant follows: with the launch on the worker's
+// loop, the AAC stood still for the whole launch (a fresh clone's
+// TestTranscodedLadderEndToEnd stalled hls.js 1.2 s after its kill -9).
+func TestSilenceWhileAPluginStarts(t *testing.T) {
+	const delay = 3 * time.Second
+	e := start(t, hwenc.Config{Mode: hwenc.ModeX264, Ladder: ladder360(), RestartBackoff: 100 * time.Millisecond})
+	s := mediatest.Generate(t, mediatest.Options{Pieces: []mediatest.Piece{{Width: 640, Height: 360, Duration: 10 * time.Second}}})
+	r := watch(t, e.hub, hub.Key{Stream: 6, Rendition: "360p"})
+	aac := watch(t, e.hub, hub.Key{Stream: 6, Rendition: hwenc.AudioRendition})
+	done := playAsync(t, e.hub, 6, s)
+	var pid int
+	waitFor(t, "360p frames", func() bool {
+		st, ok := e.m.StreamStatus(6)
+		pid = st.PID
+		return ok && pid != 0 && r.n.Load() >= 30
+	})
+	// Only the launches from now on are slow (the environment is read
+	// when a plugin process starts).
+	t.Setenv("EDGENODE_FAULT_X264_START_DELAY", delay.String())
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	waitFor(t, "a new plugin process", func() bool {
+		st, _ := e.m.StreamStatus(6)
+		return st.PID != 0 && st.PID != pid
+	})
+	upAt := time.Now()
+	<-done
+	wait(t, aac, "aac")
+	wait(t, r, "360p")
+	if upAt.Sub(killedAt) < delay {
+		t.Fatalf("the plugin was back %v after the kill: the start delay did not apply", upAt.Sub(killedAt))
+	}
+	// The longest the AAC rendition went without a frame while the
+	// plugin was down and starting.
+	var freeze time.Duration
+	frames, prev := 0, killedAt
+	for _, at := range aac.agot {
+		if at.Before(killedAt) {
+			continue
+		}
+		if at.After(upAt) {
+			break
+		}
+		freeze = max(freeze, at.Sub(prev))
+		prev = at
+		frames++
+	}
+	freeze = max(freeze, upAt.Sub(prev))
+	t.Logf("kill -9 → new plugin up: %v; %d AAC frames meanwhile, longest wait %v", upAt.Sub(killedAt).Round(time.Millisecond), frames, freeze.Round(time.Millisecond))
+	if freeze > 1500*time.Millisecond {
+		t.Errorf("aac: no frame for %v while the plugin was starting", freeze.Round(time.Millisecond))
+	}
+	checkAACContiguous(t, "aac", aac.audio, 5)
+}
+
 // checkAACContiguous checks that every AAC frame follows the one before
 // it by exactly one frame (1024 samples): no hole, no overlap. When
 // minSilent > 0 it also wants a run of at least that many silent frames

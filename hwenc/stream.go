@@ -41,6 +41,9 @@ type worker struct {
 	retryAt    time.Time
 	needKey    bool
 	ts         *tsess
+	starting   *starting // a plugin being launched (ts is nil then)
+	startCh    chan started
+	launches   sync.WaitGroup // launch goroutines, and the teardown of what ended while launching
 	lastFed    time.Time
 
 	mu       sync.Mutex
@@ -90,7 +93,33 @@ func newWorker(m *Manager, id uint64, sub *hub.Subscription) *worker {
 		m: m, id: id, sub: sub, log: m.log.With("stream", id),
 		videoTrack: -1, audioTrack: -1,
 		outs: map[string]*rendOut{}, inflight: map[int64]*inflight{},
+		startCh: make(chan started),
 	}
+}
+
+// pendingMax bounds what waits for a plugin being launched: ~6 s of a
+// 30 fps source and its audio, longer than a launch takes.
+const pendingMax = 512
+
+// starting is a plugin being launched and its session opened off the run
+// loop. A launch takes 0.05-1 s, more on a loaded box, and run goes on
+// handling the source meanwhile: silence keeps the AAC rendition's edge
+// moving (with the launch on the loop, a fresh clone's kill -9 test had
+// no AAC for 0.9 s and hls.js on the source variant ran dry), and what
+// the new session must encode waits in pending, from a keyframe on.
+type starting struct {
+	rungs   []media.Rendition
+	plugin  string
+	cancel  context.CancelFunc
+	pending []*pb.AccessUnit
+}
+
+// started is how a launch ended: a session, or why not.
+type started struct {
+	st  *starting
+	ts  *tsess
+	pid int
+	err error
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -114,6 +143,7 @@ func (w *worker) run(ctx context.Context) {
 	}()
 	defer func() {
 		w.endSession(false)
+		w.launches.Wait()
 		w.sub.Close()
 		pump.Wait()
 	}()
@@ -132,6 +162,8 @@ func (w *worker) run(ctx context.Context) {
 				return
 			}
 			w.handle(ev)
+		case r := <-w.startCh:
+			w.onStarted(r)
 		case err := <-done:
 			w.ts.ended = true
 			if err == nil {
@@ -157,6 +189,9 @@ func (w *worker) handle(ev hub.Event) {
 		}
 		if ev.Missed > 0 {
 			w.needKey = true // the hub dropped for us: resume at a keyframe
+			if w.starting != nil {
+				w.starting.pending = nil
+			}
 		}
 		switch ev.Track {
 		case w.videoTrack:
@@ -242,7 +277,7 @@ func (w *worker) onVideo(au *media.AccessUnit) {
 			w.log.Info("ladder changes at keyframe", "pts", au.PTS, "from", names(w.ts.rungs), "to", names(want))
 			gate = w.retire(want)
 		}
-		if w.ts == nil && (len(want) > 0 || w.audioTrack >= 0) && w.plugin != "" && !now.Before(w.retryAt) {
+		if w.ts == nil && w.starting == nil && (len(want) > 0 || w.audioTrack >= 0) && w.plugin != "" && !now.Before(w.retryAt) {
 			if err := w.startTranscode(want, gate); err != nil {
 				w.fail(err)
 				return
@@ -256,11 +291,17 @@ func (w *worker) onVideo(au *media.AccessUnit) {
 		}
 		w.mu.Unlock()
 	}
-	if w.needKey || w.ts == nil {
+	if w.needKey || !w.encoding() {
 		return
 	}
+	rungs := 0
+	if w.ts != nil {
+		rungs = len(w.ts.rungs)
+	} else {
+		rungs = len(w.starting.rungs)
+	}
 	w.mu.Lock()
-	w.inflight[au.PTS] = &inflight{fed: now, src: au.Time, left: len(w.ts.rungs)}
+	w.inflight[au.PTS] = &inflight{fed: now, src: au.Time, left: rungs}
 	w.mu.Unlock()
 	w.feed(au)
 }
@@ -278,7 +319,7 @@ func (w *worker) onAudio(au *media.AccessUnit) {
 	// publish.
 	w.mu.Lock()
 	w.anchor.pts, w.anchor.t = au.PTS, au.Time
-	if !w.audioSet && w.ts != nil && !w.needKey && w.session != nil {
+	if !w.audioSet && w.encoding() && !w.needKey && w.session != nil {
 		// The first frame fed to the encoder starts the AAC timeline
 		// (the encoder's own first frame is its priming, one frame
 		// earlier): the source variant has audio from its first
@@ -292,7 +333,7 @@ func (w *worker) onAudio(au *media.AccessUnit) {
 		w.fillSilenceLocked(end)
 	}
 	w.mu.Unlock()
-	if w.ts == nil || w.needKey {
+	if !w.encoding() || w.needKey {
 		return
 	}
 	w.feed(au)
@@ -330,10 +371,27 @@ func opusFrame(au *media.AccessUnit) int64 {
 	}
 }
 
+// encoding reports whether a session runs or is being launched: what
+// the source sends goes to it.
+func (w *worker) encoding() bool { return w.ts != nil || w.starting != nil }
+
+// feed hands au to the session, or keeps it for the one being launched.
 func (w *worker) feed(au *media.AccessUnit) {
+	if st := w.starting; st != nil {
+		if len(st.pending) >= pendingMax {
+			st.pending, w.needKey = nil, true // start it over at a keyframe
+			return
+		}
+		st.pending = append(st.pending, shared.FromMedia(au))
+		return
+	}
+	w.send(shared.FromMedia(au))
+}
+
+func (w *worker) send(au *pb.AccessUnit) {
 	w.lastFed = time.Now()
 	select {
-	case w.ts.in <- shared.FromMedia(au):
+	case w.ts.in <- au:
 	default:
 		w.fail(fmt.Errorf("%w: input queue full", ErrStalled))
 	}
@@ -434,19 +492,16 @@ type tsess struct {
 	wg       sync.WaitGroup
 }
 
-// startTranscode starts a plugin process and session for rungs. When gate
-// is not nil the session's outputs are held back until it closes (the
-// session before it has drained), so each rendition stays in order.
+// startTranscode launches a plugin process and opens a session for
+// rungs off the run loop (see starting); onStarted puts it to work. When
+// gate is not nil the session's outputs are held back until it closes
+// (the session before it has drained), so each rendition stays in order.
 func (w *worker) startTranscode(rungs []media.Rendition, gate <-chan struct{}) error {
 	w.m.mu.Lock()
 	ps, ok := w.m.plugins[w.plugin]
 	w.m.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNoPlugin, w.plugin)
-	}
-	p, err := w.m.launch(ps.Path)
-	if err != nil {
-		return fmt.Errorf("start plugin %s: %w", w.plugin, err)
 	}
 	cfg := &pb.Config{Audio: w.audioTrack >= 0, AudioSampleRate: 48000, AudioChannels: 2, AudioBitrate: int32(w.m.cfg.AudioBitrate)}
 	if w.audioTrack >= 0 {
@@ -458,11 +513,36 @@ func (w *worker) startTranscode(rungs []media.Rendition, gate <-chan struct{}) e
 		cfg.Renditions = append(cfg.Renditions, &pb.Rendition{Name: r.Name, Width: int32(r.Width), Height: int32(r.Height), Bitrate: int32(r.Bitrate)})
 	}
 	ctx, cancel := context.WithCancel(w.m.ctx)
+	st := &starting{rungs: rungs, plugin: w.plugin, cancel: cancel}
+	w.starting = st
+	w.launches.Add(1)
+	go func() {
+		defer w.launches.Done()
+		ts, err := w.open(ctx, cancel, st.plugin, ps.Path, cfg, rungs, gate)
+		select {
+		case w.startCh <- started{st: st, ts: ts, err: err}:
+		case <-ctx.Done():
+			if ts != nil {
+				ts.discard()
+			}
+		}
+	}()
+	return nil
+}
+
+// open launches the plugin at path and opens its session. cancel ends
+// ctx, which the session runs under.
+func (w *worker) open(ctx context.Context, cancel context.CancelFunc, plugin, path string, cfg *pb.Config, rungs []media.Rendition, gate <-chan struct{}) (*tsess, error) {
+	p, err := w.m.launch(path)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("start plugin %s: %w", plugin, err)
+	}
 	sess, err := p.enc.Transcode(ctx, cfg)
 	if err != nil {
 		cancel()
 		p.kill()
-		return fmt.Errorf("open transcode session on %s: %w", w.plugin, err)
+		return nil, fmt.Errorf("open transcode session on %s: %w", plugin, err)
 	}
 	ts := &tsess{proc: p, sess: sess, cancel: cancel, in: make(chan *pb.AccessUnit, 512),
 		done: make(chan error, 1), rungs: rungs, started: time.Now()}
@@ -508,14 +588,49 @@ func (w *worker) startTranscode(rungs []media.Rendition, gate <-chan struct{}) e
 			}
 		}
 	}()
+	return ts, nil
+}
+
+// onStarted puts a launched session to work, with what waited for it.
+func (w *worker) onStarted(r started) {
+	if r.st != w.starting {
+		// The stream ended or the session was stopped while launching.
+		if r.ts != nil {
+			w.launches.Add(1)
+			go func() {
+				defer w.launches.Done()
+				r.ts.discard()
+			}()
+		}
+		return
+	}
+	w.starting = nil
+	if r.err != nil {
+		w.fail(r.err)
+		return
+	}
+	ts := r.ts
 	w.ts = ts
-	w.running.Store(&runningInfo{name: w.plugin, pid: p.pid})
+	w.running.Store(&runningInfo{name: r.st.plugin, pid: ts.proc.pid})
 	w.m.mets.sessions.Inc()
 	w.mu.Lock()
-	w.rungs = rungs
+	w.rungs = ts.rungs
 	w.mu.Unlock()
-	w.log.Info("encoder session started", "plugin", w.plugin, "pid", p.pid, "renditions", names(rungs))
-	return nil
+	w.log.Info("encoder session started", "plugin", r.st.plugin, "pid", ts.proc.pid, "renditions", names(ts.rungs), "waited", len(r.st.pending))
+	for _, au := range r.st.pending {
+		if w.ts == nil {
+			break // failed: its input queue was full
+		}
+		w.send(au)
+	}
+}
+
+// discard ends a session that never got to work.
+func (ts *tsess) discard() {
+	close(ts.in)
+	ts.cancel()
+	ts.proc.kill()
+	ts.wg.Wait()
 }
 
 // drainMax bounds how long an ending session may take to flush.
@@ -559,6 +674,10 @@ func (w *worker) retire(keep []media.Rendition) <-chan struct{} {
 // stopTranscode ends the running session. Graceful: no more input, wait
 // for the encoder to flush what it has (at most 3 s).
 func (w *worker) stopTranscode(graceful bool) {
+	if st := w.starting; st != nil {
+		st.cancel() // its launch goroutine discards what it made
+		w.starting = nil
+	}
 	ts := w.ts
 	if ts == nil {
 		return

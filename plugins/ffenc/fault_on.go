@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // FaultInjection reports whether this binary honours the fault-injection
@@ -20,8 +21,14 @@ const FaultInjection = true
 //	EDGENODE_FAULT_<NAME>_PRETEND=1     a hardware plugin encodes with libx264
 //	                                    and reports itself available, so
 //	                                    hardware-failure paths run on any box
+//	EDGENODE_FAULT_<NAME>_START_DELAY=D the process waits D (a Go duration)
+//	                                    before it answers the host, as a
+//	                                    plugin starting on a loaded box does
 func ApplyFaults(p *Plugin) {
 	pre := "EDGENODE_FAULT_" + strings.ToUpper(p.Profile.Name) + "_"
+	if d, err := time.ParseDuration(os.Getenv(pre + "START_DELAY")); err == nil && d > 0 {
+		time.Sleep(d)
+	}
 	if n, err := strconv.Atoi(os.Getenv(pre + "FAIL_AFTER")); err == nil && n > 0 {
 		p.FailAfter = n
 	}
