@@ -118,7 +118,6 @@ type starting struct {
 type started struct {
 	st  *starting
 	ts  *tsess
-	pid int
 	err error
 }
 

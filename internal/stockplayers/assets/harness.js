@@ -79,6 +79,11 @@
     // https://shaka-player-demo.appspot.com/docs/api/tutorial-config.html (streaming.lowLatencyMode)
     shaka.polyfill.installAll();
     const p = new shaka.Player();
+    // Its presentation timeline, read once: getManifest() prints a console
+    // warning at every call (its Manifest is not covered by semver), and
+    // the timeline object lives as long as the load.
+    let tl0 = null;
+    const timeline = () => tl0 || (tl0 = (p.getManifest() || {}).presentationTimeline || null);
     st.p = p;
     // e.detail is a shaka.util.Error, or (an internal failure) any other
     // error: JSON.stringify(undefined) has no slice.
@@ -109,7 +114,7 @@
       // for the unclamped playhead.
       setInterval(() => {
         try {
-          const r = p.seekRange(), tl = p.getManifest() && p.getManifest().presentationTimeline;
+          const r = p.seekRange(), tl = timeline();
           const d = p.getPlayheadTimeAsDate();
           const raw = tl ? tl.getProgramDateTimeForTime(video.currentTime) : null;
           const rg = tl && tl.getProgramDateTimeRegionForTime ? tl.getProgramDateTimeRegionForTime(video.currentTime) : null;
@@ -165,7 +170,7 @@
     // started from a fresher playlist, and the date it gave was the
     // range end's (-0.107 s on a fresh clone) — not the frame's.
     playheadDate = () => {
-      const tl = p.getManifest() && p.getManifest().presentationTimeline;
+      const tl = timeline();
       if (!tl) return null;
       const ct = video.currentTime, pdt = tl.getProgramDateTimeForTime(ct);
       if (pdt !== null) return pdt * 1000;
@@ -176,7 +181,7 @@
     // getPlayheadTimeAsDate dates its playhead, which it clamps to its
     // seek range, from the program-date-time region holding it.
     why = () => {
-      const r = p.seekRange(), tl = p.getManifest() && p.getManifest().presentationTimeline, ct = video.currentTime;
+      const r = p.seekRange(), tl = timeline(), ct = video.currentTime;
       const rg = tl && tl.getProgramDateTimeRegionForTime ? tl.getProgramDateTimeRegionForTime(ct) : null;
       const raw = tl ? tl.getProgramDateTimeForTime(ct) : null;
       // A region's fields are renamed in Shaka's compiled build: its
