@@ -392,6 +392,19 @@ func maxGap(aus []*media.AccessUnit) int64 {
 	return g
 }
 
+// runningPlugin waits until rung r of stream id has n frames and returns
+// the pid of the plugin encoding it.
+func runningPlugin(t *testing.T, e *env, id uint64, r *rendition, n int64) int {
+	t.Helper()
+	var pid int
+	waitFor(t, fmt.Sprintf("%d frames of the rung", n), func() bool {
+		st, ok := e.m.StreamStatus(id)
+		pid = st.PID
+		return ok && pid != 0 && r.n.Load() >= n
+	})
+	return pid
+}
+
 // TestKill9PluginMidStream is acceptance 3a: kill -9 of the plugin process
 // mid-stream; the source rendition loses nothing, the transcoded rendition
 // comes back (keyframe first, on the source's keyframes) with a hole of at
@@ -405,12 +418,7 @@ func TestKill9PluginMidStream(t *testing.T) {
 	aac := watch(t, e.hub, hub.Key{Stream: 3, Rendition: hwenc.AudioRendition})
 	done := playAsync(t, e.hub, 3, s)
 
-	var pid int
-	waitFor(t, "360p frames", func() bool {
-		st, ok := e.m.StreamStatus(3)
-		pid = st.PID
-		return ok && pid != 0 && r.n.Load() >= 45
-	})
+	pid := runningPlugin(t, e, 3, r, 45)
 	killedAt := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -499,12 +507,7 @@ func TestSilenceWhileAPluginStarts(t *testing.T) {
 	r := watch(t, e.hub, hub.Key{Stream: 6, Rendition: "360p"})
 	aac := watch(t, e.hub, hub.Key{Stream: 6, Rendition: hwenc.AudioRendition})
 	done := playAsync(t, e.hub, 6, s)
-	var pid int
-	waitFor(t, "360p frames", func() bool {
-		st, ok := e.m.StreamStatus(6)
-		pid = st.PID
-		return ok && pid != 0 && r.n.Load() >= 30
-	})
+	pid := runningPlugin(t, e, 6, r, 30)
 	// Only the launches from now on are slow (the environment is read
 	// when a plugin process starts).
 	t.Setenv("EDGENODE_FAULT_X264_START_DELAY", delay.String())
